@@ -1,0 +1,1 @@
+"""The five Jingkang services, one folder each: intake, assessment, referral, funding, notification."""

@@ -1,0 +1,1 @@
+"""intake: applications and the client register (DESIGN.md §4)."""

@@ -1,0 +1,129 @@
+"""intake's HTTP API (FastAPI). Request models validate shape; domain rules raise
+domain errors that shared.api turns into 422/404/409."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.intake.application import Intake, create_application
+from shared.api import broker_reachable, create_service_api
+from shared.settings import ServiceSettings
+
+DISTRICT = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county-level code, e.g. 110105")
+STREET = Field(pattern=r"^[0-9]{9}$", description="township/street code, e.g. 110105001")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Applicant(Strict):
+    name: str = Field(min_length=1, max_length=50)
+    id_number: str = Field(description="18-digit resident identity number")
+    birth_date: date
+    sex: Literal["male", "female"]
+    phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
+    address: str = Field(min_length=1, max_length=200)
+
+
+class ApplicationIn(Strict):
+    source: Literal["self", "guardian", "hospital_discharge", "community"]
+    applicant: Applicant
+    district_code: str = DISTRICT
+    street_code: str = STREET
+    hardship_categories: list[
+        Literal["disability_subsidy", "extreme_poverty", "minimum_living_allowance", "marginal", "expenditure_hardship"]
+    ] = []
+
+
+class ConsentScopeIn(Strict):
+    rehabilitation_services: bool = True
+    share_with_health: bool = False
+    share_with_disability_and_employment: bool = False
+
+
+class ConsentIn(Strict):
+    signed_by: Literal["self", "guardian"]
+    scope: ConsentScopeIn = ConsentScopeIn()
+
+
+class ApplicationCreated(BaseModel):
+    application_id: UUID
+
+
+class ClientCreated(BaseModel):
+    client_id: UUID
+
+
+class ApplicationOut(BaseModel):
+    application_id: UUID
+    status: Literal["submitted", "consented", "registered"]
+    source: str
+    district_code: str
+    street_code: str
+    client_id: UUID | None
+
+
+class ClientOut(BaseModel):
+    client_id: UUID
+    district_code: str
+    street_code: str
+    registered_on: date
+    free_service_eligible: bool
+    hardship_categories: list[str]
+    consent: ConsentScopeIn
+
+
+def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastAPI:
+    intake = intake or create_application(settings)
+    api = create_service_api(
+        "Jingkang intake",
+        "Applications and the client register. Personal identifiers stay here, encrypted at rest.",
+        checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+    )
+
+    def get_intake() -> Intake:
+        return intake
+
+    @api.post("/v1/applications", status_code=201, response_model=ApplicationCreated, tags=["applications"])
+    def submit_application(body: ApplicationIn, intake: Intake = Depends(get_intake)):
+        """Submit an application; the resident id is checked (check digit, birth date, sex)."""
+        application_id = intake.submit_application(
+            source=body.source,
+            applicant=body.applicant.model_dump(),
+            district_code=body.district_code,
+            street_code=body.street_code,
+            hardship_categories=list(body.hardship_categories),
+        )
+        return {"application_id": application_id}
+
+    @api.get("/v1/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])
+    def get_application(application_id: UUID, intake: Intake = Depends(get_intake)):
+        a = intake.get_application(application_id)
+        return ApplicationOut(application_id=a.id, status=a.status, source=a.source, district_code=a.district_code,
+                              street_code=a.street_code, client_id=a.client_id)
+
+    @api.post("/v1/applications/{application_id}/consent", status_code=201, tags=["applications"])
+    def record_consent(application_id: UUID, body: ConsentIn, intake: Intake = Depends(get_intake)):
+        """Record informed consent (required before registration)."""
+        intake.record_consent(application_id, signed_by=body.signed_by, scope=body.scope.model_dump())
+        return {"application_id": application_id, "status": "consented"}
+
+    @api.post("/v1/applications/{application_id}/register", status_code=201, response_model=ClientCreated, tags=["applications"])
+    def register_client(application_id: UUID, intake: Intake = Depends(get_intake)):
+        """Register the client: assigns the pseudonymous client id and publishes ClientRegistered."""
+        return {"client_id": intake.register_client(application_id)}
+
+    @api.get("/v1/clients/{client_id}", response_model=ClientOut, tags=["clients"])
+    def get_client(client_id: UUID, intake: Intake = Depends(get_intake)):
+        """The case summary, without personal identifiers."""
+        c = intake.get_client(client_id)
+        return ClientOut(client_id=c.id, district_code=c.district_code, street_code=c.street_code,
+                         registered_on=c.registered_on, free_service_eligible=c.free_service_eligible,
+                         hardship_categories=c.hardship_categories, consent=ConsentScopeIn(**c.consent))
+
+    return api

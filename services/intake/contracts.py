@@ -1,0 +1,42 @@
+"""The one place intake maps its internal events to public ones (shared.contract.intake).
+Personal identifiers (applicant) are deliberately absent from every public event."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from services.intake.domain import Application, Client
+from shared.contract import PublicEvent
+from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded, ConsentScope
+
+
+def to_public(domain_event: Any) -> Iterable[PublicEvent]:
+    if isinstance(domain_event, Application.Submitted):
+        yield ApplicationSubmitted(
+            application_id=domain_event.originator_id,
+            source=domain_event.source,
+            district_code=domain_event.district_code,
+            street_code=domain_event.street_code,
+            submitted_on=domain_event.submitted_on,
+        )
+    elif isinstance(domain_event, Application.ConsentRecorded):
+        yield ConsentRecorded(
+            application_id=domain_event.originator_id,
+            signed_by=domain_event.signed_by,
+            scope=ConsentScope(**domain_event.scope),
+        )
+    elif isinstance(domain_event, Client.Registered):
+        yield ClientRegistered(
+            client_id=domain_event.originator_id,
+            application_id=domain_event.application_id,
+            source=domain_event.source,
+            district_code=domain_event.district_code,
+            street_code=domain_event.street_code,
+            registered_on=domain_event.registered_on,
+            free_service_eligible=bool(domain_event.hardship_categories),
+            hardship_categories=domain_event.hardship_categories,
+            consent=ConsentScope(**domain_event.consent),
+        )
+
+
+# intake reacts to no other service's events yet (community referrals arrive in a later issue).
+SUBSCRIPTIONS: dict[str, Any] = {}

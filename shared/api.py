@@ -1,0 +1,109 @@
+"""HTTP plumbing every service's api.py uses: domain errors to clear 4xx responses,
+/health and /ready, the command context of a request, tracing."""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Callable, Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.store import command_context
+
+log = logging.getLogger("jingkang.api")
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError):
+        errors = []
+        for err in exc.errors():
+            field, reason = _field(tuple(err.get("loc", ()))), err.get("msg", "invalid")
+            if err.get("type") == "json_invalid":
+                field, reason = "body", "malformed JSON: " + str(err.get("ctx", {}).get("error", "cannot parse"))
+            errors.append({"field": field, "reason": reason})
+        return JSONResponse(status_code=422, content={"error": "invalid_input", "errors": errors})
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(_: Request, exc: InvalidInput):
+        return JSONResponse(status_code=422, content={"error": "invalid_input", "errors": [{"field": exc.field, "reason": exc.reason}]})
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound):
+        return JSONResponse(status_code=404, content={"error": "not_found", "detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict):
+        return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
+
+
+def broker_reachable(bootstrap: str, timeout: float = 1.0) -> None:
+    last: Exception | None = None
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+            return
+        except OSError as e:
+            last = e
+    raise ConnectionError(f"no Kafka broker reachable at {bootstrap}: {last}")
+
+
+def install_health(app: FastAPI, checks: Mapping[str, Callable[[], None]]) -> None:
+    @app.get("/health", tags=["operations"])
+    def health() -> dict:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"])
+    def ready():
+        """The event store and the Kafka broker are reachable."""
+        results = {}
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as e:  # report, don't raise: this endpoint is for probes
+                results[name] = f"unavailable: {type(e).__name__}"
+        ok = all(v == "ok" for v in results.values())
+        return JSONResponse(status_code=200 if ok else 503, content={"status": "ready" if ok else "not_ready", "checks": results})
+
+
+class CommandContextMiddleware:
+    """Sets who is acting for the request, so every event it records names them.
+    Until bearer tokens arrive (issue 5) the caller names itself in X-Jingkang-Actor /
+    X-Jingkang-Role: recorded, not trusted. Pure ASGI so the context variable reaches
+    the endpoint's worker thread."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        with command_context(
+            actor=headers.get("x-jingkang-actor", "anonymous")[:64],
+            role=headers.get("x-jingkang-role", "unknown")[:32],
+            correlation_id=headers.get("x-correlation-id"),
+        ):
+            await self.app(scope, receive, send)
+
+
+def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]]) -> FastAPI:
+    """The FastAPI app every service starts from; its api.py adds the routes."""
+    api = FastAPI(title=title, description=description, version="1")
+    install_error_handlers(api)
+    install_health(api, checks)
+    api.add_middleware(CommandContextMiddleware)
+    FastAPIInstrumentor.instrument_app(api, excluded_urls="health,ready")
+    return api

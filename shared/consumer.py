@@ -1,0 +1,154 @@
+"""Consumer machinery: how a service reacts to other services' public events.
+
+`EventConsumer.process` is the whole decision for one Kafka message, independent of
+faust so it can be unit-tested: skip if this (topic, partition, offset) was already
+processed (tracking record), decode and validate the CloudEvent, run the handler for
+its type inside a command context that makes the handler's save() store the tracking
+record in the same transaction, retry transient failures a bounded number of times,
+and tell the caller to dead-letter what can never succeed.
+
+`build_worker` wires it into a faust app: one agent over the subscribed topics,
+sequential per partition, dead letters to `jingkang.<service>.dlq` with the reason."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from shared.envelope import CloudEvent, InvalidMessage, decode
+from shared.errors import DomainError
+from shared.store import ServiceApplication, command_context
+
+log = logging.getLogger("jingkang.consumer")
+
+Handler = Callable[[CloudEvent], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # processed | duplicate | ignored | dead_letter
+    tracking: Tracking
+    reason: str = ""
+    event_type: str | None = None
+
+    @property
+    def dead_letter(self) -> bool:
+        return self.status == "dead_letter"
+
+
+def tracking_for(topic: str, partition: int, offset: int) -> Tracking:
+    return Tracking(application_name=f"kafka:{topic}:{partition}", notification_id=offset)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        app: ServiceApplication,
+        service: str,
+        handlers: Mapping[str, Handler],
+        *,
+        attempts: int = 3,
+        backoff_seconds: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.app = app
+        self.service = service
+        self.handlers = dict(handlers)
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+
+    def process(self, topic: str, partition: int, offset: int, value: bytes | None) -> Outcome:
+        tracking = tracking_for(topic, partition, offset)
+        last_error: Exception | None = None
+        for attempt in range(self.attempts):
+            try:
+                return self._process_once(tracking, value)
+            except (InvalidMessage, DomainError) as e:
+                # Will never succeed: retrying only delays the partition.
+                return Outcome("dead_letter", tracking, reason=f"{type(e).__name__}: {e}")
+            except IntegrityError:
+                if self.app.has_processed(tracking):  # another instance got there first
+                    return Outcome("duplicate", tracking)
+                last_error = IntegrityError("conflicting write")
+            except Exception as e:  # store unavailable, a bug: retry, then dead-letter
+                last_error = e
+                log.warning("attempt %d/%d failed for %s@%d: %r", attempt + 1, self.attempts, topic, offset, e)
+            if attempt + 1 < self.attempts:
+                self.sleep(self.backoff_seconds * 2**attempt)
+        return Outcome("dead_letter", tracking, reason=f"failed after {self.attempts} attempts: {last_error!r}")
+
+    def _process_once(self, tracking: Tracking, value: bytes | None) -> Outcome:
+        if self.app.has_processed(tracking):
+            return Outcome("duplicate", tracking)
+        ce = decode(value)
+        handler = self.handlers.get(ce.type)
+        if handler is None:
+            self.app.record_position(tracking)
+            return Outcome("ignored", tracking, event_type=ce.type)
+        with command_context(
+            actor=f"{self.service}-worker",
+            role="system",
+            correlation_id=ce.get("correlationid") or ce.id,
+            causation_id=ce.id,
+            traceparent=ce.get("traceparent"),
+            tracking=tracking,
+        ) as ctx:
+            handler(ce)
+            if not ctx.tracking_used:
+                self.app.record_position(tracking)
+        return Outcome("processed", tracking, event_type=ce.type)
+
+    def dead_lettered(self, outcome: Outcome) -> None:
+        """Called once the message is safely in the dead-letter topic."""
+        if not self.app.has_processed(outcome.tracking):
+            self.app.record_position(outcome.tracking)
+
+
+def dead_letter_headers(outcome: Outcome, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
+    return [
+        ("dlq_reason", outcome.reason[:2000].encode()),
+        ("dlq_topic", topic.encode()),
+        ("dlq_partition", str(partition).encode()),
+        ("dlq_offset", str(offset).encode()),
+    ]
+
+
+def build_worker(consumer: EventConsumer, *, bootstrap: str, topics: list[str], dead_letter_topic: str, datadir: str):
+    """A faust app with one agent consuming `topics` for this service."""
+    import faust
+    from faust.contrib.opentelemetry import setup_opentelemetry
+
+    app = faust.App(
+        f"jingkang-{consumer.service}",
+        broker=f"kafka://{bootstrap}",
+        datadir=datadir,
+        web_enabled=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_partitions=6,
+        topic_replication_factor=1,
+    )
+    setup_opentelemetry(app)
+    if not topics:  # a service that reacts to nothing yet still runs the same processes
+        return app
+    source = app.topic(*topics, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(dead_letter_topic, key_type=bytes, value_type=bytes)
+
+    @app.agent(source, name=f"jingkang-{consumer.service}-events")
+    async def react(stream):
+        async for event in stream.events():
+            msg = event.message
+            outcome = await asyncio.to_thread(consumer.process, msg.topic, msg.partition, msg.offset, msg.value)
+            if outcome.dead_letter:
+                log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
+                await (await dead_letters.send(key=msg.key, value=msg.value, headers=dead_letter_headers(outcome, msg.topic, msg.partition, msg.offset)))
+                await asyncio.to_thread(consumer.dead_lettered, outcome)
+
+    return app

@@ -1,0 +1,121 @@
+"""CloudEvents 1.0 structured JSON envelope for public events (DESIGN.md §3).
+
+The Kafka value is the JSON below, the key is the subject (client or contract id),
+and the `traceparent` also travels as a Kafka header for OpenTelemetry."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from pydantic import ValidationError
+
+from shared.contract import PublicEvent, event_type, lookup
+
+CONTENT_TYPE = "application/cloudevents+json"
+SCHEMA_BASE = "https://schemas.jingkang.example/events"
+# Event ids are derived from the stored event, so a republished event keeps its id
+# and subscribers can deduplicate by it.
+_ID_NAMESPACE = uuid.UUID("3d3a1f7e-6a51-4c55-9a0f-7c0d3a5e1b42")
+REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+class InvalidMessage(ValueError):
+    """A message that can never be processed: it goes to the dead-letter topic."""
+
+
+class UnknownEventType(InvalidMessage):
+    pass
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    attributes: Mapping[str, Any]
+    event: PublicEvent
+
+    @property
+    def id(self) -> str:
+        return self.attributes["id"]
+
+    @property
+    def type(self) -> str:
+        return self.attributes["type"]
+
+    @property
+    def subject(self) -> str:
+        return self.attributes["subject"]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.attributes.get(name, default)
+
+
+def event_id(service: str, originator_id: Any, originator_version: int, name: str) -> str:
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{service}/{originator_id}/{originator_version}/{name}"))
+
+
+def schema_url(cls: type[PublicEvent]) -> str:
+    return f"{SCHEMA_BASE}/{event_type(cls)}.json"
+
+
+def to_cloudevent(
+    event: PublicEvent,
+    *,
+    id: str,
+    time: datetime,
+    sequence: int,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    cls = type(event)
+    ce: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": id,
+        "source": f"jingkang/{cls.SERVICE}",
+        "type": event_type(cls),
+        "subject": event.subject,
+        "time": time.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "dataschema": schema_url(cls),
+        "sequence": sequence,
+        "data": event.model_dump(mode="json"),
+    }
+    for key in ("traceparent", "correlationid", "causationid"):
+        if meta and meta.get(key):
+            ce[key] = meta[key]
+    return ce
+
+
+def encode(ce: Mapping[str, Any]) -> bytes:
+    return json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes | None) -> CloudEvent:
+    """Parse and validate a message; raise InvalidMessage with the reason."""
+    if raw is None:
+        raise InvalidMessage("empty message")
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidMessage(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        ce = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidMessage(f"not JSON: {e}") from None
+    if not isinstance(ce, dict):
+        raise InvalidMessage("not a CloudEvent: JSON value is not an object")
+    missing = [k for k in REQUIRED if k not in ce]
+    if missing:
+        raise InvalidMessage(f"not a CloudEvent: missing {', '.join(missing)}")
+    if ce["specversion"] != "1.0":
+        raise InvalidMessage(f"unsupported specversion {ce['specversion']!r}")
+    cls = lookup(str(ce["type"]))
+    if cls is None:
+        raise UnknownEventType(f"unknown event type {ce['type']!r}")
+    try:
+        event = cls.model_validate(ce["data"])
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'data'}: {err['msg']}" for err in e.errors()[:5])
+        raise InvalidMessage(f"data does not match {ce['type']}: {problems}") from None
+    if event.subject != str(ce["subject"]):
+        raise InvalidMessage("subject does not match the event's data")
+    return CloudEvent(attributes=ce, event=event)

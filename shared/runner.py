@@ -1,0 +1,68 @@
+"""How a service's three processes start: `python -m services.<name> api|relay|worker`.
+Each process is its own composition root: settings in, one Application built, run
+until SIGTERM/SIGINT, then stop cleanly (the relay finishes its batch, the worker
+commits its position)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Callable
+
+from shared.settings import ServiceSettings
+from shared.telemetry import setup_tracing
+from shared.topics import ensure_topics, public_topics
+
+log = logging.getLogger("jingkang")
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("JINGKANG_LOG_LEVEL", "INFO"),
+        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
+    )
+
+
+def run_api(settings: ServiceSettings, create_app: Callable) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+
+
+def run_relay(settings: ServiceSettings, create_relay: Callable) -> None:
+    from shared.relay import waiter_for
+
+    ensure_topics(settings.kafka_bootstrap, public_topics())
+    relay = create_relay(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        relay.run(stop, waiter_for(settings.store_url, relay.app, settings.relay_poll_seconds, stop))
+    finally:
+        relay.producer.flush()
+        relay.producer.close()
+        relay.app.close()
+
+
+def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:
+    import faust
+
+    ensure_topics(settings.kafka_bootstrap, public_topics() + [settings.dead_letter_topic])
+    worker_app = create_worker(settings)
+    faust.Worker(worker_app, loglevel="WARNING").execute_from_commandline()
+
+
+def main(service: str, load_settings: Callable, create_app: Callable, create_relay: Callable, create_worker: Callable) -> None:
+    configure_logging()
+    process = sys.argv[1] if len(sys.argv) > 1 else ""
+    runners = {"api": (run_api, create_app), "relay": (run_relay, create_relay), "worker": (run_worker, create_worker)}
+    if process not in runners:
+        sys.exit(f"usage: python -m services.{service} api|relay|worker")
+    settings = load_settings()
+    setup_tracing(service, process, settings.trace_file)
+    runner, factory = runners[process]
+    sys.argv = sys.argv[:1]  # faust's worker parses argv itself
+    runner(settings, factory)

@@ -1,0 +1,108 @@
+"""Configuration common to every service, read from the environment by a function
+(never at import), so tests and the composition root pass their own.
+
+Per service (SVC = INTAKE, ASSESSMENT, ...):
+  JINGKANG_<SVC>_STORE   event store URL: postgresql://user:pw@host:port/db, sqlite:///path,
+                         or memory:// (default sqlite:///<JINGKANG_DATA_DIR>/<svc>.sqlite)
+  JINGKANG_<SVC>_PORT    HTTP port (defaults 8001..8005)
+  JINGKANG_<SVC>_CIPHER_KEY  AES key (base64, 16/24/32 bytes) encrypting the store at rest
+Shared:
+  JINGKANG_KAFKA         bootstrap servers (default 127.0.0.1:9092)
+  JINGKANG_ENV           development (default) or production
+  JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
+  JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import unquote, urlparse
+
+DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    service: str
+    store_url: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    production: bool = False
+    data_dir: str = ".data"
+    cipher_key: str | None = None
+    trace_file: str | None = None
+    relay_poll_seconds: float = 0.2
+    consumer_attempts: int = 3
+    consumer_backoff_seconds: float = 0.2
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return f"jingkang.{self.service}.v1"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"jingkang.{self.service}.dlq"
+
+
+def load_settings(service: str, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    env = os.environ if environ is None else environ
+    prefix = f"JINGKANG_{service.upper()}_"
+    data_dir = env.get("JINGKANG_DATA_DIR", ".data")
+    production = env.get("JINGKANG_ENV", "development") == "production"
+    settings = ServiceSettings(
+        service=service,
+        store_url=env.get(prefix + "STORE") or f"sqlite:///{os.path.abspath(data_dir)}/{service}.sqlite",
+        kafka_bootstrap=env.get("JINGKANG_KAFKA", "127.0.0.1:9092"),
+        http_host=env.get(prefix + "HOST", "127.0.0.1"),
+        http_port=int(env.get(prefix + "PORT", DEFAULT_PORTS.get(service, 8000))),
+        production=production,
+        data_dir=os.path.abspath(data_dir),
+        cipher_key=env.get(prefix + "CIPHER_KEY") or None,
+        trace_file=env.get("JINGKANG_TRACE_FILE") or None,
+        relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
+        consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
+    )
+    if production and settings.store_url.startswith(("sqlite:", "memory:")):
+        raise SettingsError(f"{prefix}STORE must be a PostgreSQL URL in production")
+    return settings
+
+
+def store_env(settings: ServiceSettings) -> dict[str, str]:
+    """The `eventsourcing` environment for this service's event store."""
+    url = urlparse(settings.store_url)
+    env: dict[str, str] = {}
+    if url.scheme in ("postgresql", "postgres"):
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=url.path.lstrip("/"),
+            POSTGRES_HOST=url.hostname or "127.0.0.1",
+            POSTGRES_PORT=str(url.port or 5432),
+            POSTGRES_USER=unquote(url.username or ""),
+            POSTGRES_PASSWORD=unquote(url.password or ""),
+            POSTGRES_CONNECT_TIMEOUT="5",
+            POSTGRES_POOL_SIZE="5",
+            POSTGRES_MAX_OVERFLOW="10",
+            POSTGRES_LOCK_TIMEOUT="5",
+        )
+    elif url.scheme == "sqlite":
+        path = url.path
+        if not path or path == "/":
+            raise SettingsError("sqlite store URL needs a path: sqlite:///path/to/file.sqlite")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=path, SQLITE_LOCK_TIMEOUT="10")
+    elif url.scheme == "memory":
+        env.update(PERSISTENCE_MODULE="eventsourcing.popo")
+    else:
+        raise SettingsError(f"unsupported event store URL scheme {url.scheme!r}")
+    env["SINGLE_ROW_TRACKING"] = "y"
+    if settings.cipher_key:
+        env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=settings.cipher_key)
+    return env
