@@ -118,15 +118,15 @@ def dead_letter_headers(outcome: Outcome, topic: str, partition: int, offset: in
     ]
 
 
-def build_worker(consumer: EventConsumer, *, bootstrap: str, topics: list[str], dead_letter_topic: str, datadir: str):
-    """A faust app with one agent consuming `topics` for this service."""
+def build_worker(consumer: EventConsumer, settings, topics: list[str]):
+    """A faust app (consumer group settings.consumer_group) with one agent over `topics`."""
     import faust
     from faust.contrib.opentelemetry import setup_opentelemetry
 
     app = faust.App(
-        f"jingkang-{consumer.service}",
-        broker=f"kafka://{bootstrap}",
-        datadir=datadir,
+        settings.consumer_group,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        datadir=f"{settings.data_dir}/faust-{settings.consumer_group}",
         web_enabled=False,
         key_serializer="raw",
         value_serializer="raw",
@@ -139,7 +139,7 @@ def build_worker(consumer: EventConsumer, *, bootstrap: str, topics: list[str], 
     if not topics:  # a service that reacts to nothing yet still runs the same processes
         return app
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
-    dead_letters = app.topic(dead_letter_topic, key_type=bytes, value_type=bytes)
+    dead_letters = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes)
 
     @app.agent(source, name=f"jingkang-{consumer.service}-events")
     async def react(stream):

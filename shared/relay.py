@@ -111,7 +111,7 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
         try:
             conn = state.get("conn")
             if conn is None or conn.closed:
-                conn = state["conn"] = psycopg.connect(store_url, autocommit=True, connect_timeout=5)
+                conn = state["conn"] = psycopg.connect(store_url.split("?")[0], autocommit=True, connect_timeout=5)
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(app.recorder.channel_name)))
             for _ in conn.notifies(timeout=timeout, stop_after=1):
                 break

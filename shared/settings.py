@@ -2,22 +2,24 @@
 (never at import), so tests and the composition root pass their own.
 
 Per service (SVC = INTAKE, ASSESSMENT, ...):
-  JINGKANG_<SVC>_STORE   event store URL: postgresql://user:pw@host:port/db, sqlite:///path,
+  JINGKANG_<SVC>_STORE   event store URL: postgresql://user:pw@host:port/db[?schema=s], sqlite:///path,
                          or memory:// (default sqlite:///<JINGKANG_DATA_DIR>/<svc>.sqlite)
   JINGKANG_<SVC>_PORT    HTTP port (defaults 8001..8005)
   JINGKANG_<SVC>_CIPHER_KEY  AES key (base64, 16/24/32 bytes) encrypting the store at rest
+  JINGKANG_<SVC>_GROUP   Kafka consumer group of its worker (default jingkang-<svc>)
 Shared:
   JINGKANG_KAFKA         bootstrap servers (default 127.0.0.1:9092)
   JINGKANG_ENV           development (default) or production
   JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
   JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
+  JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
 
@@ -38,6 +40,8 @@ class ServiceSettings:
     cipher_key: str | None = None
     trace_file: str | None = None
     relay_poll_seconds: float = 0.2
+    relay_batch_size: int = 500
+    consumer_group: str = ""
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -67,6 +71,8 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         cipher_key=env.get(prefix + "CIPHER_KEY") or None,
         trace_file=env.get("JINGKANG_TRACE_FILE") or None,
         relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
+        relay_batch_size=int(env.get("JINGKANG_RELAY_BATCH_SIZE", "500")),
+        consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
@@ -92,6 +98,9 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_MAX_OVERFLOW="10",
             POSTGRES_LOCK_TIMEOUT="5",
         )
+        schema = parse_qs(url.query).get("schema")
+        if schema:  # one database with a schema per service also works
+            env["POSTGRES_SCHEMA"] = schema[0]
     elif url.scheme == "sqlite":
         path = url.path
         if not path or path == "/":

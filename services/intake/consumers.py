@@ -3,19 +3,18 @@ yet; it runs so every service has the same three processes."""
 from __future__ import annotations
 
 from services.intake.application import Intake, create_application
-from services.intake.contracts import SUBSCRIPTIONS
+from services.intake.contracts import handlers
 from shared.consumer import EventConsumer, build_worker
 from shared.settings import ServiceSettings
 
-TOPICS: list[str] = []
+TOPICS: list[str] = []  # topics whose events handlers() reacts to
 
 
 def create_consumer(settings: ServiceSettings, intake: Intake | None = None) -> EventConsumer:
     intake = intake or create_application(settings)
-    return EventConsumer(intake, "intake", {t: h(intake) for t, h in SUBSCRIPTIONS.items()},
+    return EventConsumer(intake, "intake", handlers(intake),
                          attempts=settings.consumer_attempts, backoff_seconds=settings.consumer_backoff_seconds)
 
 
 def create_worker(settings: ServiceSettings):
-    return build_worker(create_consumer(settings), bootstrap=settings.kafka_bootstrap, topics=TOPICS,
-                        dead_letter_topic=settings.dead_letter_topic, datadir=f"{settings.data_dir}/faust-{settings.service}")
+    return build_worker(create_consumer(settings), settings, TOPICS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from services.intake.domain import Application, Client
+from shared.consumer import Handler
 from shared.contract import PublicEvent
 from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded, ConsentScope
 
@@ -38,5 +39,7 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
         )
 
 
-# intake reacts to no other service's events yet (community referrals arrive in a later issue).
-SUBSCRIPTIONS: dict[str, Any] = {}
+def handlers(intake: Any) -> dict[str, Handler]:
+    """Foreign public events (by CloudEvents type) -> intake commands.
+    None yet: community referrals opening applications arrive with the referral loop."""
+    return {}

@@ -9,4 +9,4 @@ from shared.settings import ServiceSettings
 
 def create_relay(settings: ServiceSettings, intake: Intake | None = None, producer=None) -> OutboxRelay:
     return OutboxRelay(intake or create_application(settings), "intake", to_public,
-                       producer or make_producer(settings.kafka_bootstrap))
+                       producer or make_producer(settings.kafka_bootstrap), batch_size=settings.relay_batch_size)

@@ -21,3 +21,29 @@ class TransferRequested(PublicEvent):
     reason: str
     requested_at: datetime
     due_by: datetime
+
+
+class _ReferralAnswered(PublicEvent):
+    SERVICE = "referral"
+    client_id: UUID
+    referral_id: UUID
+    kind: ReferralKind
+    at: datetime
+
+
+class ReferralAccepted(_ReferralAnswered):
+    NAME = "ReferralAccepted"
+
+
+class ReferralDeclined(_ReferralAnswered):
+    NAME = "ReferralDeclined"
+    reason: str
+
+
+class ReferralCompleted(_ReferralAnswered):
+    NAME = "ReferralCompleted"
+
+
+class ReferralCancelled(_ReferralAnswered):
+    NAME = "ReferralCancelled"
+    reason: str | None = None

@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make up` runs the whole system, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: up test install unit schemas bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v java >/dev/null || { echo "make: a JDK 17 is needed for Kafka (Debian: openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "make: Maven is needed to fetch Kafka (Debian: maven)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	deploy/kafka/kafka.sh install
+	touch $@
+
+up: install
+	$(PY) deploy/run.py
+
+# Every test: unit, contract, integration (real PostgreSQL and Kafka, started by tests/conftest.py)
+# and end to end (the system as `make up` runs it).
+test: install
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit tests/contract
+
+schemas: install
+	$(PY) -m shared.contract
+
+clean:
+	-deploy/kafka/kafka.sh stop
+	-deploy/postgres/postgres.sh stop
+	rm -rf .data

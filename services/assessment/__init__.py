@@ -1,0 +1,1 @@
+"""assessment: the rehabilitation record of each client (DESIGN.md §4)."""

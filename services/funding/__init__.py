@@ -1,0 +1,1 @@
+"""funding: government purchase-of-service contracts and their payments (DESIGN.md §4)."""

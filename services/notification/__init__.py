@@ -1,0 +1,1 @@
+"""notification: reminders and their delivery through channels (DESIGN.md §4)."""

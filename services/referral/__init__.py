@@ -1,0 +1,1 @@
+"""referral: closed-loop referrals and station capacity (DESIGN.md §4)."""

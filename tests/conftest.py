@@ -1,0 +1,62 @@
+"""Test infrastructure: a real PostgreSQL and a real Apache Kafka broker, started by the
+project's own scripts in deploy/ on test ports (so a running `make up` is untouched)
+and stopped at the end if this session started them. Nothing here fakes either."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_PORT = int(os.environ.get("JINGKANG_TEST_KAFKA_PORT", "19092"))
+PG_PORT = int(os.environ.get("JINGKANG_TEST_PG_PORT", "5433"))
+PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap():
+    env = dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / ".cache/kafka-test"))
+    started = False
+    if not _listening(KAFKA_PORT):
+        shutil.rmtree(ROOT / ".cache/kafka-test", ignore_errors=True)  # a clean broker each session
+        subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], env=env, check=True)
+        started = True
+    yield f"127.0.0.1:{KAFKA_PORT}"
+    if started:
+        subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    env = dict(os.environ, PG_PORT=str(PG_PORT))
+    started = False
+    if not _listening(PG_PORT):
+        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=env, check=True)
+        started = True
+    yield PG_URL
+    if started:
+        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "stop"], env=env, check=False)
+
+
+@pytest.fixture
+def pg_store_url(postgres_url):
+    """A fresh schema in the test database: tests share PostgreSQL without clean-up."""
+    import psycopg
+
+    schema = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_url}?schema={schema}"

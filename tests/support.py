@@ -1,0 +1,68 @@
+"""Helpers shared by the test tiers: valid applicants, waiting, reading a topic."""
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from datetime import date, timedelta
+from typing import Any, Callable
+
+from services.intake.resident_id import check_digit
+
+
+def resident_id(born: date, sex: str = "female", region: str = "110105") -> str:
+    seq = random.randrange(0, 99) * 10 + random.choice([1, 3, 5, 7, 9] if sex == "male" else [0, 2, 4, 6, 8])
+    first17 = f"{region}{born:%Y%m%d}{seq:03d}"
+    return first17 + check_digit(first17)
+
+
+def applicant(born: date | None = None, sex: str = "female") -> dict[str, Any]:
+    born = born or date(1960, 1, 1) + timedelta(days=random.randrange(0, 15000))
+    return {"name": "测试" + uuid.uuid4().hex[:4], "id_number": resident_id(born, sex), "birth_date": born.isoformat(),
+            "sex": sex, "phone": "13800000000", "address": "朝阳区某街道1号"}
+
+
+def application_body(**overrides: Any) -> dict[str, Any]:
+    body = {"source": "hospital_discharge", "applicant": applicant(), "district_code": "110105",
+            "street_code": "110105001", "hardship_categories": ["minimum_living_allowance"]}
+    body.update(overrides)
+    return body
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60, interval: float = 0.25, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as e:  # not there yet
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def read_topic(bootstrap: str, topic: str, keep: Callable[[dict], bool], expect: int, timeout: float = 60) -> list[tuple[Any, dict]]:
+    """Read `topic` from the beginning as a fresh consumer group until `expect` kept events arrived."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="test-" + uuid.uuid4().hex,
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000)
+    kept: list[tuple[Any, dict]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer:  # ends after 1 s without messages
+                try:
+                    ce = json.loads(message.value)
+                except ValueError:
+                    continue
+                if isinstance(ce, dict) and keep(ce):
+                    kept.append((message, ce))
+            if len(kept) >= expect:  # and the topic went quiet: duplicates would have shown
+                break
+    finally:
+        consumer.close()
+    return kept
