@@ -120,8 +120,12 @@ def dead_letter_headers(outcome: Outcome, topic: str, partition: int, offset: in
 
 def build_worker(consumer: EventConsumer, settings, topics: list[str]):
     """A faust app (consumer group settings.consumer_group) with one agent over `topics`."""
+    import os
+
     import faust
     from faust.contrib.opentelemetry import setup_opentelemetry
+
+    os.makedirs(settings.data_dir, exist_ok=True)
 
     app = faust.App(
         settings.consumer_group,

@@ -4,6 +4,7 @@ until SIGTERM/SIGINT, then stop cleanly (the relay finishes its batch, the worke
 commits its position)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,11 +19,29 @@ from shared.topics import ensure_topics, public_topics
 log = logging.getLogger("jingkang")
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id when a span is current. Messages
+    never carry personal identifiers: services log ids and codes only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from opentelemetry import trace
+
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("JINGKANG_LOG_LEVEL", "INFO"),
-        format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}',
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=os.environ.get("JINGKANG_LOG_LEVEL", "INFO"), handlers=[handler], force=True)
+    for noisy in ("kafka", "aiokafka", "faust", "mode"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def run_api(settings: ServiceSettings, create_app: Callable) -> None:
