@@ -104,14 +104,21 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
+
+    def spawn(service: str, process: str) -> None:
+        log = open(log_dir / f"{service}-{process}.log", "ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", f"services.{service}", process],
+                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+
     try:
+        # APIs first: each creates its store's tables once, before its relay and worker open it.
         for service in SERVICES:
-            for process in PROCESSES:
-                log = open(log_dir / f"{service}-{process}.log", "ab")
-                procs.append(subprocess.Popen([sys.executable, "-m", f"services.{service}", process],
-                                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+            spawn(service, "api")
         for i, service in enumerate(SERVICES):
             wait_healthy(args.base_port + i, procs)
+        for service in SERVICES:
+            spawn(service, "relay")
+            spawn(service, "worker")
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)

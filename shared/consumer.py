@@ -118,6 +118,11 @@ def dead_letter_headers(outcome: Outcome, topic: str, partition: int, offset: in
     ]
 
 
+def consumer_for(settings, app: ServiceApplication, handlers: Mapping[str, Handler]) -> EventConsumer:
+    return EventConsumer(app, settings.service, handlers, attempts=settings.consumer_attempts,
+                         backoff_seconds=settings.consumer_backoff_seconds)
+
+
 def build_worker(consumer: EventConsumer, settings, topics: list[str]):
     """A faust app (consumer group settings.consumer_group) with one agent over `topics`."""
     import os

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from services.assessment.application import Assessments, create_application
 from services.assessment.contracts import to_public
-from shared.relay import OutboxRelay, make_producer
+from shared.relay import OutboxRelay, relay_for
 from shared.settings import ServiceSettings
 
 
-def create_relay(settings: ServiceSettings, assessment: Assessments | None = None, producer=None) -> OutboxRelay:
-    return OutboxRelay(assessment or create_application(settings), "assessment", to_public,
-                       producer or make_producer(settings.kafka_bootstrap), batch_size=settings.relay_batch_size)
+def create_relay(settings: ServiceSettings, assessments: Assessments | None = None, producer=None) -> OutboxRelay:
+    return relay_for(settings, assessments or create_application(settings), to_public, producer)

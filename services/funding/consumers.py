@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.funding.application import Funding, create_application
 from services.funding.contracts import handlers
-from shared.consumer import EventConsumer, build_worker
+from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
 TOPICS: list[str] = []  # topics whose events handlers() reacts to
@@ -12,10 +12,8 @@ TOPICS: list[str] = []  # topics whose events handlers() reacts to
 
 def create_consumer(settings: ServiceSettings, funding: Funding | None = None) -> EventConsumer:
     funding = funding or create_application(settings)
-    return EventConsumer(funding, "funding", handlers(funding),
-                         attempts=settings.consumer_attempts, backoff_seconds=settings.consumer_backoff_seconds)
+    return consumer_for(settings, funding, handlers(funding))
 
 
 def create_worker(settings: ServiceSettings):
-    return build_worker(create_consumer(settings), bootstrap=settings.kafka_bootstrap, topics=TOPICS,
-                        dead_letter_topic=settings.dead_letter_topic, datadir=f"{settings.data_dir}/faust-{settings.service}")
+    return build_worker(create_consumer(settings), settings, TOPICS)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from services.funding.application import Funding, create_application
 from services.funding.contracts import to_public
-from shared.relay import OutboxRelay, make_producer
+from shared.relay import OutboxRelay, relay_for
 from shared.settings import ServiceSettings
 
 
 def create_relay(settings: ServiceSettings, funding: Funding | None = None, producer=None) -> OutboxRelay:
-    return OutboxRelay(funding or create_application(settings), "funding", to_public,
-                       producer or make_producer(settings.kafka_bootstrap))
+    return relay_for(settings, funding or create_application(settings), to_public, producer)

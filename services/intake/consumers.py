@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.intake.application import Intake, create_application
 from services.intake.contracts import handlers
-from shared.consumer import EventConsumer, build_worker
+from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
 TOPICS: list[str] = []  # topics whose events handlers() reacts to
@@ -12,8 +12,7 @@ TOPICS: list[str] = []  # topics whose events handlers() reacts to
 
 def create_consumer(settings: ServiceSettings, intake: Intake | None = None) -> EventConsumer:
     intake = intake or create_application(settings)
-    return EventConsumer(intake, "intake", handlers(intake),
-                         attempts=settings.consumer_attempts, backoff_seconds=settings.consumer_backoff_seconds)
+    return consumer_for(settings, intake, handlers(intake))
 
 
 def create_worker(settings: ServiceSettings):

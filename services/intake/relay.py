@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from services.intake.application import Intake, create_application
 from services.intake.contracts import to_public
-from shared.relay import OutboxRelay, make_producer
+from shared.relay import OutboxRelay, relay_for
 from shared.settings import ServiceSettings
 
 
 def create_relay(settings: ServiceSettings, intake: Intake | None = None, producer=None) -> OutboxRelay:
-    return OutboxRelay(intake or create_application(settings), "intake", to_public,
-                       producer or make_producer(settings.kafka_bootstrap), batch_size=settings.relay_batch_size)
+    return relay_for(settings, intake or create_application(settings), to_public, producer)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from services.notification.application import Notifications, create_application
 from services.notification.contracts import to_public
-from shared.relay import OutboxRelay, make_producer
+from shared.relay import OutboxRelay, relay_for
 from shared.settings import ServiceSettings
 
 
 def create_relay(settings: ServiceSettings, notifications: Notifications | None = None, producer=None) -> OutboxRelay:
-    return OutboxRelay(notifications or create_application(settings), "notification", to_public,
-                       producer or make_producer(settings.kafka_bootstrap))
+    return relay_for(settings, notifications or create_application(settings), to_public, producer)

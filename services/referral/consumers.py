@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from services.referral.application import Referrals, create_application
 from services.referral.contracts import handlers
-from shared.consumer import EventConsumer, build_worker
+from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
 TOPICS = ["jingkang.assessment.v1"]  # RelapseDetected
 
 
-def create_consumer(settings: ServiceSettings, referral: Referrals | None = None) -> EventConsumer:
-    referral = referral or create_application(settings)
-    return EventConsumer(referral, "referral", handlers(referral),
-                         attempts=settings.consumer_attempts, backoff_seconds=settings.consumer_backoff_seconds)
+def create_consumer(settings: ServiceSettings, referrals: Referrals | None = None) -> EventConsumer:
+    referrals = referrals or create_application(settings)
+    return consumer_for(settings, referrals, handlers(referrals))
 
 
 def create_worker(settings: ServiceSettings):

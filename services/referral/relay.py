@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from services.referral.application import Referrals, create_application
 from services.referral.contracts import to_public
-from shared.relay import OutboxRelay, make_producer
+from shared.relay import OutboxRelay, relay_for
 from shared.settings import ServiceSettings
 
 
-def create_relay(settings: ServiceSettings, referral: Referrals | None = None, producer=None) -> OutboxRelay:
-    return OutboxRelay(referral or create_application(settings), "referral", to_public,
-                       producer or make_producer(settings.kafka_bootstrap), batch_size=settings.relay_batch_size)
+def create_relay(settings: ServiceSettings, referrals: Referrals | None = None, producer=None) -> OutboxRelay:
+    return relay_for(settings, referrals or create_application(settings), to_public, producer)

@@ -1,0 +1,128 @@
+"""End to end: the whole system started as `make up` starts it (deploy/run.py: five
+services x api, relay, worker, SQLite stores), against the test Kafka broker. One case
+goes through all five services by events alone."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tests.support import application_body, read_topic, wait_until
+
+pytestmark = pytest.mark.e2e
+BASE = 18001
+URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(("intake", "assessment", "referral", "funding", "notification"))}
+
+
+@pytest.fixture(scope="module")
+def system(kafka_bootstrap, tmp_path_factory):
+    data = tmp_path_factory.mktemp("system")
+    trace_file = data / "spans.jsonl"
+    env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:  # run.py says when every API answers
+            if "Jingkang is up" in line:
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("deploy/run.py exited: " + line)
+        wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
+                   what="every service ready")
+        yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def register_client(actor: str = "worker-e2e") -> str:
+    headers = {"X-Jingkang-Actor": actor, "X-Jingkang-Role": "station_worker"}
+    r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(), headers=headers)
+    assert r.status_code == 201, r.text
+    application_id = r.json()["application_id"]
+    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/consent", json={"signed_by": "self"}, headers=headers)
+    assert r.status_code == 201, r.text
+    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()["client_id"]
+
+
+def test_a_relapse_travels_from_assessment_to_a_medical_referral_and_a_notification(system):
+    client_id = register_client()
+
+    # assessment learned the client from ClientRegistered alone.
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+               timeout=60, what="assessment to learn the client")
+    r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
+                   json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True})
+    assert r.status_code == 201, r.text
+    assert r.json()["service_category"] == "community_rehab"
+    r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
+                   json={"kind": "process", "stability": "unstable", "risk_level": 4, "willing": True})
+    assert r.status_code == 201, r.text
+    assert r.json() | {"assessment_id": None} == {
+        "client_id": client_id, "assessment_id": None, "service_category": "dynamic_care",
+        "medical_referral_needed": True, "relapse_episode_open": True}
+
+    referrals = wait_until(lambda: httpx.get(URL["referral"] + "/v1/referrals", params={"client_id": client_id}).json()["referrals"],
+                           timeout=60, what="a medical referral")
+    assert [(r["kind"], r["status"]) for r in referrals] == [("medical", "requested")]
+
+    notifications = wait_until(
+        lambda: httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id}).json()["notifications"],
+        timeout=60, what="a notification")
+    assert [(n["kind"], n["status"]) for n in notifications] == [("transfer_requested", "sent")]
+
+    # The same story is on Kafka, in order for this client, with no personal identifiers.
+    assessment_events = read_topic(system["kafka"], "jingkang.assessment.v1", lambda ce: ce["subject"] == client_id, 5)
+    assert [ce["type"].split(".")[2] for _, ce in assessment_events] == [
+        "AssessmentCompleted", "ClientClassified", "AssessmentCompleted", "ClientClassified", "RelapseDetected"]
+    (registered,) = [ce for _, ce in read_topic(system["kafka"], "jingkang.intake.v1",
+                                                 lambda ce: ce["subject"] == client_id, 1)]
+    assert registered["type"] == "jingkang.intake.ClientRegistered.v1"
+    assert not {"name", "id_number", "phone", "address", "applicant"} & set(json.dumps(registered["data"]).replace('"', " ").split())
+    sent = read_topic(system["kafka"], "jingkang.notification.v1", lambda ce: ce["subject"] == client_id, 1)
+    assert sent[0][1]["type"] == "jingkang.notification.NotificationSent.v1"
+
+    # One trace: the HTTP request that registered the client, and assessment's handling of it.
+    def spans():
+        return [json.loads(line) for line in system["trace_file"].read_text().splitlines()]
+
+    register_span = wait_until(lambda: [s for s in spans() if s["service"] == "jingkang-intake"
+                                        and "/register" in s["name"] and s["kind"] == "SERVER"], what="intake span")[0]
+    in_assessment = wait_until(lambda: [s for s in spans() if s["service"] == "jingkang-assessment"
+                                        and s["trace_id"] == register_span["trace_id"]], what="assessment span in the same trace")
+    assert in_assessment
+    assert registered["traceparent"].split("-")[1] == register_span["trace_id"]
+
+
+def test_funding_signs_pays_and_refuses_overpayment(system):
+    contract = {
+        "station_id": str(uuid.uuid4()), "district_code": "110105", "period_start": "2026-01-01", "period_end": "2026-12-31",
+        "budget": "100000.00",
+        "funding_sources": [{"source": "district_finance", "amount": "70000.00"}, {"source": "welfare_lottery", "amount": "30000.00"}],
+        "unit_prices": {"medication_training": "80.00", "social_skills": "120.00"},
+    }
+    r = httpx.post(URL["funding"] + "/v1/contracts", json=contract)
+    assert r.status_code == 201, r.text
+    contract_id = r.json()["contract_id"]
+    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "60000.00", "period": "2026-06"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["paid_total"], r.json()["remaining"]) == ("60000.00", "40000.00")
+    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "40000.01", "period": "2026-07"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "amount"
+
+    events = read_topic(system["kafka"], "jingkang.funding.v1", lambda ce: ce["subject"] == contract_id, 2)
+    assert [ce["type"] for _, ce in events] == ["jingkang.funding.PurchaseContractSigned.v1", "jingkang.funding.PurchaseContractPaid.v1"]
+    assert events[1][1]["data"]["amount"] == "60000.00"
