@@ -1,0 +1,103 @@
+"""The public event contract: every public event validates against its committed JSON
+Schema, the schemas and the AsyncAPI document regenerate without a diff, and no
+schema has room for a personal identifier."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from shared.contract import REGISTRY, event_type
+from shared.contract.assessment import AssessmentCompleted, ClientClassified, RelapseDetected
+from shared.contract.funding import FundingShare, PurchaseContractPaid, PurchaseContractSigned
+from shared.contract.generate import SCHEMA_DIR, render
+from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded, ConsentScope
+from shared.contract.notification import NotificationSent
+from shared.contract.referral import (
+    ReferralAccepted, ReferralCancelled, ReferralCompleted, ReferralDeclined, TransferRequested,
+)
+from shared.envelope import decode, encode, to_cloudevent
+
+CLIENT, OTHER = uuid.uuid4(), uuid.uuid4()
+AT = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
+SCOPE = ConsentScope(rehabilitation_services=True, share_with_health=True, share_with_disability_and_employment=False)
+EXAMPLES = [
+    ApplicationSubmitted(application_id=OTHER, source="hospital_discharge", district_code="110105", street_code="110105001", submitted_on=date(2026, 3, 1)),
+    ConsentRecorded(application_id=OTHER, signed_by="guardian", scope=SCOPE),
+    ClientRegistered(client_id=CLIENT, application_id=OTHER, source="community", district_code="110105", street_code="110105001",
+                     registered_on=date(2026, 3, 2), free_service_eligible=True, hardship_categories=["marginal"], consent=SCOPE),
+    AssessmentCompleted(client_id=CLIENT, assessment_id=OTHER, kind="baseline", stability="basically_stable", risk_level=2,
+                        willing=True, service_category="community_rehab", medical_referral_needed=False, assessed_on=date(2026, 3, 3)),
+    ClientClassified(client_id=CLIENT, service_category="dynamic_care", medical_referral_needed=True, previous_category="community_rehab"),
+    RelapseDetected(client_id=CLIENT, detected_at=AT, stability="unstable", risk_level=4),
+    TransferRequested(client_id=CLIENT, referral_id=OTHER, kind="medical", reason="relapse detected", requested_at=AT, due_by=AT),
+    ReferralAccepted(client_id=CLIENT, referral_id=OTHER, kind="medical", at=AT),
+    ReferralDeclined(client_id=CLIENT, referral_id=OTHER, kind="professional", at=AT, reason="no capacity"),
+    ReferralCompleted(client_id=CLIENT, referral_id=OTHER, kind="medical", at=AT),
+    ReferralCancelled(client_id=CLIENT, referral_id=OTHER, kind="employment", at=AT, reason=None),
+    NotificationSent(client_id=CLIENT, notification_id=OTHER, kind="transfer_requested", channel="log", recipient="hospital", sent_at=AT),
+    PurchaseContractSigned(contract_id=OTHER, station_id=uuid.uuid4(), district_code="110105", period_start=date(2026, 1, 1),
+                           period_end=date(2026, 12, 31), budget=Decimal("100000.00"),
+                           funding_sources=[FundingShare(source="welfare_lottery", amount=Decimal("100000"))],
+                           unit_prices={"social_skills": Decimal("120")}),
+    PurchaseContractPaid(contract_id=OTHER, payment_id=uuid.uuid4(), amount=Decimal("2500.5"), period="2026-03",
+                         paid_total=Decimal("2500.50"), remaining=Decimal("97499.50")),
+]
+PERSONAL = {"name", "id_number", "phone", "address", "birth_date", "diagnosis", "applicant", "guardian"}
+
+
+def schema_for(ce_type: str) -> dict:
+    return json.loads((SCHEMA_DIR / f"{ce_type}.json").read_text())
+
+
+def as_cloudevent(event) -> dict:
+    return to_cloudevent(event, id=str(uuid.uuid4()), time=AT, sequence=7,
+                         meta={"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "correlationid": "c-1"})
+
+
+def test_every_public_event_type_has_an_example():
+    assert {event_type(type(e)) for e in EXAMPLES} == set(REGISTRY)
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.NAME)
+def test_example_validates_against_committed_schema_and_round_trips(event):
+    ce = as_cloudevent(event)
+    validator = Draft202012Validator(schema_for(ce["type"]), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    assert list(validator.iter_errors(ce)) == []
+    assert decode(encode(ce)).event == event
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.NAME)
+def test_schema_refuses_a_removed_or_retyped_field(event):
+    ce = as_cloudevent(event)
+    validator = Draft202012Validator(schema_for(ce["type"]))
+    field = next(iter(ce["data"]))
+    removed = dict(ce, data={k: v for k, v in ce["data"].items() if k != field})
+    retyped = dict(ce, data=dict(ce["data"], **{field: [ce["data"][field]]}))
+    assert not validator.is_valid(removed)
+    assert not validator.is_valid(retyped)
+
+
+def test_committed_schemas_and_asyncapi_regenerate_without_a_diff():
+    stale = [str(path) for path, text in render().items() if not path.exists() or path.read_text(encoding="utf-8") != text]
+    assert stale == [], "run `make schemas` and commit: " + ", ".join(stale)
+    assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == sorted(f"{t}.json" for t in REGISTRY)
+
+
+def test_no_schema_has_room_for_a_personal_identifier():
+    def property_names(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "properties":
+                    yield from value
+                yield from property_names(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from property_names(item)
+
+    for t in REGISTRY:
+        assert not PERSONAL & set(property_names(schema_for(t))), t
