@@ -7,9 +7,8 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v java >/dev/null || { echo "make: a JDK 17 is needed for Kafka (Debian: openjdk-17-jre-headless)"; exit 1; }
-	@command -v mvn >/dev/null || { echo "make: Maven is needed to fetch Kafka (Debian: maven)"; exit 1; }
+$(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
+	deploy/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt

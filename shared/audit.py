@@ -1,0 +1,78 @@
+"""Auditor's replay of a service's event store (read-only).
+
+  python -m shared.audit log --service referral [--after 0] [--limit 50]
+      the service's events in log order: position, time, aggregate, version, event, actor, role
+  python -m shared.audit aggregate --service assessment --id UUID [--version N]
+      one aggregate rebuilt from its events, as it was at version N (default: now)
+
+Stores are found from the same settings the services use (JINGKANG_<SVC>_STORE, ...).
+Personal identifiers held by intake are never printed (the `applicant` is redacted).
+The hash chain, the cross-service client replay and indicators are issue 5's work."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+from uuid import UUID
+
+from shared.settings import load_settings, store_env
+from shared.store import ServiceApplication, event_meta
+
+REDACTED = {"applicant", "guardian"}
+
+
+def open_store(service: str) -> ServiceApplication:
+    settings = load_settings(service)
+    env = store_env(settings)
+    if service == "intake" and not settings.cipher_key:
+        env.pop("CIPHER_TOPIC", None)
+    return ServiceApplication(env=env)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if k in REDACTED else _plain(v)) for k, v in value.items() if not k.startswith("_")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+def log(app: ServiceApplication, after: int, limit: int) -> list[dict]:
+    rows = []
+    for n in app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False):
+        event = app.mapper.to_domain_event(n)
+        meta = event_meta(event)
+        rows.append({"position": n.id, "time": event.timestamp.isoformat(), "aggregate": str(n.originator_id),
+                     "version": n.originator_version, "event": type(event).__qualname__,
+                     "actor": meta.get("actor"), "role": meta.get("role")})
+    return rows
+
+
+def aggregate(app: ServiceApplication, aggregate_id: UUID, version: int | None) -> dict:
+    state = app.repository.get(aggregate_id, version=version)
+    return {"type": type(state).__name__, "id": str(state.id), "version": state.version, "state": _plain(vars(state))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.audit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_log = sub.add_parser("log")
+    p_log.add_argument("--service", required=True)
+    p_log.add_argument("--after", type=int, default=0)
+    p_log.add_argument("--limit", type=int, default=50)
+    p_agg = sub.add_parser("aggregate")
+    p_agg.add_argument("--service", required=True)
+    p_agg.add_argument("--id", type=UUID, required=True)
+    p_agg.add_argument("--version", type=int)
+    args = parser.parse_args(argv)
+    app = open_store(args.service)
+    if args.command == "log":
+        for row in log(app, args.after, args.limit):
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        print(json.dumps(aggregate(app, args.id, args.version), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
