@@ -122,7 +122,10 @@ def main() -> None:
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
+        parent = os.getppid()
         while True:
+            if os.getppid() != parent:  # whoever started us (make) is gone: don't linger
+                stop()
             for p in procs:
                 if p.poll() is not None:
                     print(f"run.py: {p.args[-2]} {p.args[-1]} exited with {p.returncode}; stopping", flush=True)

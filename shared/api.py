@@ -6,6 +6,7 @@ import logging
 import socket
 from typing import Callable, Mapping
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,6 +41,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound):
         return JSONResponse(status_code=404, content={"error": "not_found", "detail": str(exc)})
+
+    @app.exception_handler(IntegrityError)
+    async def concurrent_change(_: Request, exc: IntegrityError):
+        # Optimistic concurrency: another command changed the aggregate first. Nothing was saved.
+        return JSONResponse(status_code=409, content={"error": "conflict",
+                                                      "detail": "changed concurrently by another request; reload and retry"})
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict):

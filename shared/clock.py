@@ -5,6 +5,10 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Business dates (registered on, due on) are the programme's local dates, not UTC ones.
+LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):
@@ -14,11 +18,25 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """Wall-clock time. In development and end-to-end tests the clock can be moved
+    forward for every process at once: `offset_file` holds a number of seconds to add
+    (absent file: no offset). Production settings never set it."""
+
+    def __init__(self, offset_file: str | None = None):
+        self.offset_file = offset_file
+
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        now = datetime.now(timezone.utc)
+        if self.offset_file:
+            try:
+                with open(self.offset_file) as f:
+                    now += timedelta(seconds=float(f.read().strip() or 0))
+            except FileNotFoundError:
+                pass
+        return now
 
     def today(self) -> date:
-        return self.now().date()
+        return self.now().astimezone(LOCAL).date()
 
 
 class FixedClock:
@@ -33,7 +51,7 @@ class FixedClock:
             return self._now
 
     def today(self) -> date:
-        return self.now().date()
+        return self.now().astimezone(LOCAL).date()
 
     def advance(self, **delta: float) -> datetime:
         with self._lock:

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
@@ -123,8 +123,9 @@ def consumer_for(settings, app: ServiceApplication, handlers: Mapping[str, Handl
                          backoff_seconds=settings.consumer_backoff_seconds)
 
 
-def build_worker(consumer: EventConsumer, settings, topics: list[str]):
-    """A faust app (consumer group settings.consumer_group) with one agent over `topics`."""
+def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: Sequence[Callable[[], Any]] = ()):
+    """A faust app (consumer group settings.consumer_group) with one agent over `topics`,
+    and `timers` run every settings.tick_seconds on the group's leader only (deadlines)."""
     import os
 
     import faust
@@ -145,6 +146,14 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str]):
         topic_replication_factor=1,
     )
     setup_opentelemetry(app)
+    for timer in timers:
+        async def tick(timer=timer) -> None:
+            try:
+                await asyncio.to_thread(timer)
+            except Exception:  # a failed tick is retried at the next one
+                log.exception("timer %s failed", getattr(timer, "__name__", timer))
+
+        app.timer(settings.tick_seconds, on_leader=True, name=f"tick-{getattr(timer, '__name__', 'timer')}")(tick)
     if not topics:  # a service that reacts to nothing yet still runs the same processes
         return app
     source = app.topic(*topics, key_type=bytes, value_type=bytes)

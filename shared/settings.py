@@ -13,6 +13,9 @@ Shared:
   JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
   JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
+  JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
+                         end-to-end test can move every process 31 or 91 days ahead
 """
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ class ServiceSettings:
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
     consumer_group: str = ""
+    clock_file: str | None = None
+    tick_seconds: float = 30.0
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -73,6 +78,8 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
         relay_batch_size=int(env.get("JINGKANG_RELAY_BATCH_SIZE", "500")),
         consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
+        clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
+        tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )

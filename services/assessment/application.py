@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.assessment.domain import ClientRecord
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication
@@ -40,4 +40,4 @@ class Assessments(ServiceApplication):
             raise NotFound("client", client_id) from None
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None) -> Assessments:
-    return Assessments(env=store_env(settings), clock=clock)
+    return Assessments(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))

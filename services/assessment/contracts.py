@@ -25,7 +25,7 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
                                medical_referral_needed=e.medical_referral_needed, previous_category=e.previous_category)
     elif isinstance(e, ClientRecord.RelapseDetected):
         yield RelapseDetected(client_id=e.originator_id, detected_at=e.detected_at, stability=e.stability,
-                              risk_level=e.risk_level)
+                              risk_level=e.risk_level, district_code=e.district_code)
 
 
 def handlers(assessments: Any) -> dict[str, Handler]:

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.clock import LOCAL
 from shared.errors import Conflict, InvalidInput
 
 STABILITIES = ("stable", "basically_stable", "unstable")
@@ -55,7 +56,7 @@ class ClientRecord(Aggregate):
             raise InvalidInput("stability", f"must be one of {', '.join(STABILITIES)}")
         if not 0 <= risk_level <= 5:
             raise InvalidInput("risk_level", "must be an integer from 0 to 5")
-        if assessed_on > now.date():
+        if assessed_on > now.astimezone(LOCAL).date():  # business dates are local dates
             raise InvalidInput("assessed_on", "cannot be in the future")
         if self.exited:
             raise Conflict("the client has exited; no further assessments")
@@ -73,7 +74,8 @@ class ClientRecord(Aggregate):
             self._classified(service_category=category, medical_referral_needed=medical,
                              previous_category=self.service_category)
         if in_relapse(stability, risk_level) and not self.relapse_episode_open:
-            self._relapse_detected(detected_at=now, stability=stability, risk_level=risk_level, reported=False)
+            self._relapse_detected(detected_at=now, stability=stability, risk_level=risk_level, reported=False,
+                                   district_code=self.district_code)
         elif not in_relapse(stability, risk_level) and self.relapse_episode_open:
             self._relapse_resolved(assessment_id=assessment_id)
         return assessment_id
@@ -99,7 +101,8 @@ class ClientRecord(Aggregate):
         self.medical_referral_needed = medical_referral_needed
 
     @event("RelapseDetected")
-    def _relapse_detected(self, detected_at: datetime, stability: str, risk_level: int, reported: bool) -> None:
+    def _relapse_detected(self, detected_at: datetime, stability: str, risk_level: int, reported: bool,
+                          district_code: str) -> None:
         self.relapse_episode_open = True
 
     @event("RelapseResolved")

@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.funding.domain import PurchaseContract
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication
@@ -45,4 +45,4 @@ class Funding(ServiceApplication):
 
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None) -> Funding:
-    return Funding(env=store_env(settings), clock=clock)
+    return Funding(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))

@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.intake.domain import Application, Client
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication
@@ -57,4 +57,4 @@ class Intake(ServiceApplication):
 
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None) -> Intake:
-    return Intake(env=store_env(settings), clock=clock)
+    return Intake(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))

@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.notification.domain import ClientNotifications, Notification
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication
@@ -112,4 +112,4 @@ class Notifications(ServiceApplication):
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None,
                        channel: Channel | None = None) -> Notifications:
-    return Notifications(env=store_env(settings), clock=clock, channel=channel)
+    return Notifications(env=store_env(settings), clock=clock or SystemClock(settings.clock_file), channel=channel)

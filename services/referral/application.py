@@ -7,7 +7,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.referral.domain import ClientReferrals, Referral
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication
@@ -73,4 +73,4 @@ class Referrals(ServiceApplication):
 
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None) -> Referrals:
-    return Referrals(env=store_env(settings), clock=clock)
+    return Referrals(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))

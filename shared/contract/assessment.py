@@ -46,3 +46,77 @@ class RelapseDetected(PublicEvent):
     stability: Stability
     risk_level: int = Field(ge=0, le=5)
     district_code: str | None = None
+
+
+BasicService = Literal[
+    "medication_training", "relapse_prevention", "physical_health", "daily_living_skills", "social_skills",
+    "vocational_rehabilitation", "psychological_rehabilitation", "peer_support", "family_support",
+    "case_service", "group_service", "community_service", "home_service",
+]
+
+
+class RehabPlanAgreed(PublicEvent):
+    """A personal rehabilitation plan was agreed with the client or guardian."""
+
+    SERVICE = "assessment"
+    NAME = "RehabPlanAgreed"
+    client_id: UUID
+    plan_version: int = Field(ge=1)
+    services: list[BasicService]
+    agreed_by: Literal["client", "guardian"]
+    agreed_on: date
+
+
+class PlanOverdue(PublicEvent):
+    """No plan agreed 30 days after registration."""
+
+    SERVICE = "assessment"
+    NAME = "PlanOverdue"
+    client_id: UUID
+    registered_on: date
+    due_on: date
+
+
+class ReassessmentDue(PublicEvent):
+    """90 days since the last assessment: a process assessment is due."""
+
+    SERVICE = "assessment"
+    NAME = "ReassessmentDue"
+    client_id: UUID
+    last_assessed_on: date
+    due_on: date
+
+
+class ReassessmentOverdue(PublicEvent):
+    """The reassessment is still missing after the grace period."""
+
+    SERVICE = "assessment"
+    NAME = "ReassessmentOverdue"
+    client_id: UUID
+    last_assessed_on: date
+    due_on: date
+
+
+class DynamicCareContactDue(PublicEvent):
+    """A dynamic-care client is due a follow-up contact (cadence by stability and risk)."""
+
+    SERVICE = "assessment"
+    NAME = "DynamicCareContactDue"
+    client_id: UUID
+    due_on: date
+    cadence_days: int = Field(ge=1)
+
+
+class ServiceSessionDelivered(PublicEvent):
+    """A rehabilitation service session took place (or the client did not come)."""
+
+    SERVICE = "assessment"
+    NAME = "ServiceSessionDelivered"
+    client_id: UUID
+    session_id: UUID
+    station_id: UUID
+    service_type: BasicService
+    session_date: date
+    minutes: int = Field(ge=1, le=600)
+    mode: Literal["individual", "group"]
+    attendance: Literal["attended", "no_show"]

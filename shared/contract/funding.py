@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -42,3 +43,53 @@ class PurchaseContractPaid(PublicEvent):
     period: str
     paid_total: Money
     remaining: Money
+
+
+class SessionAccrued(PublicEvent):
+    """A delivered session was priced against the station's active contract."""
+
+    SERVICE = "funding"
+    NAME = "SessionAccrued"
+    SUBJECT = "contract_id"
+    contract_id: UUID
+    session_id: UUID
+    service_type: str
+    session_date: date
+    amount: Money
+
+
+class SettlementApproved(PublicEvent):
+    """A period's accruals, priced and weighted by the performance score, approved by a second person."""
+
+    SERVICE = "funding"
+    NAME = "SettlementApproved"
+    SUBJECT = "contract_id"
+    contract_id: UUID
+    settlement_id: UUID
+    period: str
+    accrued: Money
+    performance_score: Decimal
+    amount: Money
+
+
+class BudgetExceededRejected(PublicEvent):
+    """A settlement or payment was refused because it would exceed the remaining budget."""
+
+    SERVICE = "funding"
+    NAME = "BudgetExceededRejected"
+    SUBJECT = "contract_id"
+    contract_id: UUID
+    requested: Money
+    remaining: Money
+
+
+class SubsidyGranted(PublicEvent):
+    """One-time construction or operating subsidy for a demonstration station."""
+
+    SERVICE = "funding"
+    NAME = "SubsidyGranted"
+    SUBJECT = "station_id"
+    station_id: UUID
+    kind: Literal["construction", "operating"]
+    amount: Money
+    granted_on: date

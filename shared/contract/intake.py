@@ -59,3 +59,47 @@ class ClientRegistered(PublicEvent):
     free_service_eligible: bool
     hardship_categories: list[Hardship]
     consent: ConsentScope
+
+
+class ConsentWithdrawn(PublicEvent):
+    """Part or all of the client's consent was withdrawn: later sharing stops; history stays."""
+
+    SERVICE = "intake"
+    NAME = "ConsentWithdrawn"
+    client_id: UUID
+    consent: ConsentScope
+    withdrawn_on: date
+
+
+class ClientRelocated(PublicEvent):
+    """The client's residence moved to another district or street."""
+
+    SERVICE = "intake"
+    NAME = "ClientRelocated"
+    client_id: UUID
+    district_code: DistrictCode
+    street_code: StreetCode
+    relocated_on: date
+
+
+class ClientExited(PublicEvent):
+    """The client left the programme (转出)."""
+
+    SERVICE = "intake"
+    NAME = "ClientExited"
+    client_id: UUID
+    reason: Literal["recovered", "moved_away", "transferred", "withdrew", "died"]
+    exited_on: date
+
+
+class DeadlineBreached(PublicEvent):
+    """A time limit of the referral rules passed (verify and register within 5 working
+    days of application; hand to a provider within a further 5)."""
+
+    SERVICE = "intake"
+    NAME = "DeadlineBreached"
+    SUBJECT = "application_id"
+    application_id: UUID
+    client_id: UUID | None = None
+    deadline: Literal["registration", "handover"]
+    due_on: date

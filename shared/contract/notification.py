@@ -16,3 +16,14 @@ class NotificationSent(PublicEvent):
     channel: str
     recipient: str
     sent_at: datetime
+
+
+class NotificationFailed(PublicEvent):
+    SERVICE = "notification"
+    NAME = "NotificationFailed"
+    client_id: UUID
+    notification_id: UUID
+    kind: str
+    channel: str
+    reason: str
+    failed_at: datetime

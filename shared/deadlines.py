@@ -1,0 +1,98 @@
+"""Deadlines on the injectable clock: "30 days after registration", "90 days after the
+last assessment", "a day to answer a medical referral".
+
+A command that starts a deadline calls `app.schedule(kind, subject_id, day)` and saves
+the returned Agenda with its other aggregates (one transaction). The worker calls
+`app.run_due(on_due)` on a timer: for every day from the last one checked through today,
+it hands each entry of that day's Agenda to the service's `on_due(kind, subject_id, day)`,
+which returns the aggregates it changed; those and the Calendar's new position are saved
+together. So a deadline fires after a restart, and one whose day is already past when it
+is scheduled (an event that arrived while the service was down) fires at the next tick.
+`on_due` must be idempotent (check the aggregate's state): a tick can repeat after a crash.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Callable, Iterable
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+OnDue = Callable[[str, UUID, date], Iterable[Any]]
+FIRST_LOOKBACK = timedelta(days=400)  # how far back a brand-new calendar starts looking
+
+
+class Agenda(Aggregate):
+    """What falls due on one day."""
+
+    @staticmethod
+    def id_for(day: date) -> UUID:
+        return uuid5(NAMESPACE_URL, f"jingkang:agenda:{day.isoformat()}")
+
+    @staticmethod
+    def create_id(day: date) -> UUID:
+        return Agenda.id_for(day)
+
+    @event("Opened")
+    def __init__(self, day: date):
+        self.day = day
+        self.entries: list[tuple[str, UUID]] = []
+
+    @event("Scheduled")
+    def schedule(self, kind: str, subject_id: UUID) -> None:
+        self.entries.append((kind, subject_id))
+
+
+class Calendar(Aggregate):
+    """How far this service has checked its agendas."""
+
+    ID = uuid5(NAMESPACE_URL, "jingkang:calendar")
+
+    @staticmethod
+    def create_id() -> UUID:
+        return Calendar.ID
+
+    @event("Started")
+    def __init__(self, checked_through: date):
+        self.checked_through = checked_through
+
+    @event("Checked")
+    def checked(self, day: date) -> None:
+        self.checked_through = day
+
+
+class Deadlines:
+    """Mixin for a ServiceApplication."""
+
+    def schedule(self, kind: str, subject_id: UUID, day: date) -> Agenda:
+        # A day already past (the event arrived late) goes on today's agenda, which every
+        # tick checks, so it still fires.
+        day = max(day, self.clock.today())
+        agenda_id = Agenda.id_for(day)
+        agenda = self.repository.get(agenda_id) if agenda_id in self.repository else Agenda(day=day)
+        if (kind, subject_id) not in agenda.entries:
+            agenda.schedule(kind=kind, subject_id=subject_id)
+        return agenda
+
+    def run_due(self, on_due: OnDue) -> int:
+        """Fire everything due up to today; return how many entries were handed over.
+        on_due returns the aggregates it changed (they are saved at once)."""
+        today = self.clock.today()
+        if Calendar.ID in self.repository:
+            calendar = self.repository.get(Calendar.ID)
+        else:
+            calendar = Calendar(checked_through=today - FIRST_LOOKBACK)
+        fired = 0
+        day = calendar.checked_through + timedelta(days=1)
+        while day <= today:
+            agenda_id = Agenda.id_for(day)
+            if agenda_id in self.repository:
+                for kind, subject_id in self.repository.get(agenda_id).entries:
+                    self.save(*on_due(kind, subject_id, day))  # one entry, one transaction
+                    fired += 1
+            # Today is checked again at every tick: entries may still be added to it.
+            if day < today:
+                calendar.checked(day=day)
+                self.save(calendar)
+            day += timedelta(days=1)
+        return fired
