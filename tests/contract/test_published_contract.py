@@ -12,13 +12,23 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from shared.contract import REGISTRY, event_type
-from shared.contract.assessment import AssessmentCompleted, ClientClassified, RelapseDetected
-from shared.contract.funding import FundingShare, PurchaseContractPaid, PurchaseContractSigned
+from shared.contract.assessment import (
+    AssessmentCompleted, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
+)
+from shared.contract.funding import (
+    BudgetExceededRejected, FundingShare, PurchaseContractPaid, PurchaseContractSigned, SessionAccrued,
+    SettlementApproved, SubsidyGranted,
+)
 from shared.contract.generate import SCHEMA_DIR, render
-from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded, ConsentScope
-from shared.contract.notification import NotificationSent
+from shared.contract.intake import (
+    ApplicationSubmitted, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded, ConsentScope,
+    ConsentWithdrawn, DeadlineBreached,
+)
+from shared.contract.notification import NotificationFailed, NotificationSent
 from shared.contract.referral import (
-    ReferralAccepted, ReferralCancelled, ReferralCompleted, ReferralDeclined, TransferRequested,
+    ClientPlaced, ClientWaitlisted, ReferralAccepted, ReferralCancelled, ReferralCompleted, ReferralDeclined,
+    ReferralOverdue, StationCapacityChanged, StationRegistered, TransferRequested, WaitlistExceeded,
 )
 from shared.envelope import decode, encode, to_cloudevent
 
@@ -46,6 +56,32 @@ EXAMPLES = [
                            unit_prices={"social_skills": Decimal("120")}),
     PurchaseContractPaid(contract_id=OTHER, payment_id=uuid.uuid4(), amount=Decimal("2500.5"), period="2026-03",
                          paid_total=Decimal("2500.50"), remaining=Decimal("97499.50")),
+    ConsentWithdrawn(client_id=CLIENT, consent=SCOPE, withdrawn_on=date(2026, 4, 1)),
+    ClientRelocated(client_id=CLIENT, district_code="110106", street_code="110106002", relocated_on=date(2026, 5, 1)),
+    ClientExited(client_id=CLIENT, reason="recovered", exited_on=date(2026, 12, 1)),
+    DeadlineBreached(application_id=OTHER, client_id=None, deadline="registration", due_on=date(2026, 3, 9)),
+    RehabPlanAgreed(client_id=CLIENT, plan_version=1, services=["medication_training", "peer_support"], agreed_by="client",
+                    agreed_on=date(2026, 3, 20)),
+    PlanOverdue(client_id=CLIENT, registered_on=date(2026, 3, 2), due_on=date(2026, 4, 1)),
+    ReassessmentDue(client_id=CLIENT, last_assessed_on=date(2026, 3, 3), due_on=date(2026, 6, 1)),
+    ReassessmentOverdue(client_id=CLIENT, last_assessed_on=date(2026, 3, 3), due_on=date(2026, 6, 15)),
+    DynamicCareContactDue(client_id=CLIENT, due_on=date(2026, 3, 17), cadence_days=14),
+    ServiceSessionDelivered(client_id=CLIENT, session_id=OTHER, station_id=uuid.uuid4(), service_type="social_skills",
+                            session_date=date(2026, 3, 10), minutes=90, mode="group", attendance="attended"),
+    ReferralOverdue(client_id=CLIENT, referral_id=OTHER, kind="medical", due_by=AT),
+    StationRegistered(station_id=OTHER, tier="ningkang_post", district_code="110105", streets=["110105001"], capacity=30),
+    StationCapacityChanged(station_id=OTHER, capacity=40),
+    ClientPlaced(client_id=CLIENT, station_id=OTHER, district_code="110105", placed_on=date(2026, 3, 4)),
+    ClientWaitlisted(client_id=CLIENT, district_code="110105", waiting_since=date(2026, 3, 4)),
+    WaitlistExceeded(client_id=CLIENT, district_code="110105", waiting_since=date(2026, 3, 4)),
+    SessionAccrued(contract_id=OTHER, session_id=uuid.uuid4(), service_type="social_skills", session_date=date(2026, 3, 10),
+                   amount=Decimal("120.00")),
+    SettlementApproved(contract_id=OTHER, settlement_id=uuid.uuid4(), period="2026-Q1", accrued=Decimal("36000.00"),
+                       performance_score=Decimal("0.92"), amount=Decimal("33120.00")),
+    BudgetExceededRejected(contract_id=OTHER, requested=Decimal("50000.00"), remaining=Decimal("40000.00")),
+    SubsidyGranted(station_id=OTHER, kind="construction", amount=Decimal("200000.00"), granted_on=date(2026, 2, 1)),
+    NotificationFailed(client_id=CLIENT, notification_id=OTHER, kind="plan_due", channel="webhook", reason="HTTP 500",
+                       failed_at=AT),
 ]
 PERSONAL = {"name", "id_number", "phone", "address", "birth_date", "diagnosis", "applicant", "guardian"}
 

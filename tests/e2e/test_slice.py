@@ -4,47 +4,15 @@ goes through all five services by events alone."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import uuid
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.e2e.conftest import URL
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
-BASE = 18001
-URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(("intake", "assessment", "referral", "funding", "notification"))}
-
-
-@pytest.fixture(scope="module")
-def system(kafka_bootstrap, tmp_path_factory):
-    data = tmp_path_factory.mktemp("system")
-    trace_file = data / "spans.jsonl"
-    env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for line in proc.stdout:  # run.py says when every API answers
-            if "Jingkang is up" in line:
-                break
-            if proc.poll() is not None:
-                raise RuntimeError("deploy/run.py exited: " + line)
-        wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
-                   what="every service ready")
-        yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def register_client(actor: str = "worker-e2e") -> str:
     headers = {"X-Jingkang-Actor": actor, "X-Jingkang-Role": "station_worker"}
     r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(), headers=headers)
