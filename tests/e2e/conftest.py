@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
 import httpx
 import pytest
@@ -14,8 +15,10 @@ import pytest
 from tests.conftest import ROOT
 from tests.support import wait_until
 
-BASE = 18001
-URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(("intake", "assessment", "referral", "funding", "notification"))}
+# Another base port lets two e2e runs share the test broker (each gets its own consumer groups).
+BASE = int(os.environ.get("JINGKANG_TEST_BASE_PORT", "18001"))
+SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(SERVICES)}
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +27,8 @@ def system(kafka_bootstrap, tmp_path_factory):
     trace_file = data / "spans.jsonl"
     clock_file = data / "clock-offset-seconds"
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
-               JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1")
+               JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1",
+               **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
