@@ -71,6 +71,8 @@ def main() -> None:
     env.setdefault("JINGKANG_INTAKE_CIPHER_KEY", dev_cipher_key(data_dir))
     for i, service in enumerate(SERVICES):
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
+        # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
+        env.setdefault(f"JINGKANG_{service.upper()}_METRICS_PORT", str(args.base_port + 1000 + 2 * i))
 
     started_kafka = False
     if not reachable(env["JINGKANG_KAFKA"]):

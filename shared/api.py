@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Callable, Mapping
 
 from eventsourcing.persistence import IntegrityError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from shared import metrics
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.store import command_context
 
@@ -106,11 +109,42 @@ class CommandContextMiddleware:
             await self.app(scope, receive, send)
 
 
+class MetricsMiddleware:
+    """Request count and latency by route template (never the raw path: it holds ids)."""
+
+    def __init__(self, app, service: str):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), {"code": 500}
+
+        async def send_status(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUESTS.labels(self.service, scope["method"], route, str(status["code"])).inc()
+            metrics.COMMAND_SECONDS.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+
+
 def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]]) -> FastAPI:
     """The FastAPI app every service starts from; its api.py adds the routes."""
     api = FastAPI(title=title, description=description, version="1")
     install_error_handlers(api)
     install_health(api, checks)
+
+    @api.get("/metrics", tags=["operations"], include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     api.add_middleware(CommandContextMiddleware)
+    api.add_middleware(MetricsMiddleware, service=title.split()[-1].lower())
     FastAPIInstrumentor.instrument_app(api, excluded_urls="health,ready")
     return api

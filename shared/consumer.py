@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from shared import metrics
 from shared.envelope import CloudEvent, InvalidMessage, decode
 from shared.errors import DomainError
 from shared.store import ServiceApplication, command_context
@@ -164,7 +165,12 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: S
         async for event in stream.events():
             msg = event.message
             outcome = await asyncio.to_thread(consumer.process, msg.topic, msg.partition, msg.offset, msg.value)
+            metrics.CONSUMED.labels(consumer.service, msg.topic, outcome.status).inc()
+            highwater = app.consumer.highwater(event.message.tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(consumer.service, msg.topic, str(msg.partition)).set(max(0, highwater - msg.offset - 1))
             if outcome.dead_letter:
+                metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
                 log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
                 await (await dead_letters.send(key=msg.key, value=msg.value, headers=dead_letter_headers(outcome, msg.topic, msg.partition, msg.offset)))
                 await asyncio.to_thread(consumer.dead_lettered, outcome)

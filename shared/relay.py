@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 from opentelemetry import trace
 
 from shared.contract import PublicEvent
+from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
 from shared.envelope import CONTENT_TYPE, encode, event_id, to_cloudevent
 from shared.store import ServiceApplication, event_meta
 from shared.telemetry import context_from_traceparent, inject_headers
@@ -83,13 +84,16 @@ class OutboxRelay:
         for future in futures:
             future.get(timeout=30)  # raises if Kafka did not take it: the position is not advanced
         self.app.recorder.insert_tracking(Tracking(POSITION, notifications[-1].id))
+        RELAY_PUBLISHED.labels(self.service).inc(len(notifications))
         return len(notifications)
 
     def run(self, stop: threading.Event, wait_for_events: Callable[[float], None]) -> None:
         log.info("relay for %s starting at position %d", self.topic, self.published_position())
         while not stop.is_set():
             try:
-                if self.publish_batch() == 0:
+                published = self.publish_batch()
+                RELAY_LAG.labels(self.service).set(self.lag())
+                if published == 0:
                     wait_for_events(1.0)
             except Exception:  # broker or store down: back off and retry, never skip
                 log.exception("relay batch failed; retrying")

@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import Callable
 
+from shared import metrics
 from shared.settings import ServiceSettings
 from shared.telemetry import setup_tracing
 from shared.topics import ensure_topics, public_topics
@@ -54,6 +55,7 @@ def run_relay(settings: ServiceSettings, create_relay: Callable) -> None:
     from shared.relay import waiter_for
 
     ensure_topics(settings.kafka_bootstrap, public_topics())
+    metrics.serve(settings.metrics_port)
     relay = create_relay(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,6 +72,7 @@ def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:
     import faust
 
     ensure_topics(settings.kafka_bootstrap, public_topics() + [settings.dead_letter_topic])
+    metrics.serve(settings.metrics_port + 1 if settings.metrics_port else None)
     worker_app = create_worker(settings)
     faust.Worker(worker_app, loglevel="WARNING").execute_from_commandline()
 

@@ -7,6 +7,8 @@ Per service (SVC = INTAKE, ASSESSMENT, ...):
   JINGKANG_<SVC>_PORT    HTTP port (defaults 8001..8005)
   JINGKANG_<SVC>_CIPHER_KEY  AES key (base64, 16/24/32 bytes) encrypting the store at rest
   JINGKANG_<SVC>_GROUP   Kafka consumer group of its worker (default jingkang-<svc>)
+  JINGKANG_<SVC>_METRICS_PORT  Prometheus port of the relay and worker processes (the API
+                         serves /metrics itself); the worker uses this port + 1
 Shared:
   JINGKANG_KAFKA         bootstrap servers (default 127.0.0.1:9092)
   JINGKANG_ENV           development (default) or production
@@ -47,6 +49,7 @@ class ServiceSettings:
     consumer_group: str = ""
     clock_file: str | None = None
     tick_seconds: float = 30.0
+    metrics_port: int | None = None
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -80,6 +83,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
         clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),
+        metrics_port=int(env[prefix + "METRICS_PORT"]) if env.get(prefix + "METRICS_PORT") else None,
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )

@@ -23,6 +23,7 @@ from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Tracking,
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.clock import Clock, SystemClock
+from shared.metrics import EVENTS_APPENDED
 
 META = "_meta"
 
@@ -100,6 +101,7 @@ class ServiceApplication(Application):
         for domain_event in processing.events:
             vars(domain_event)[META] = meta
         recordings = self._record(processing)
+        EVENTS_APPENDED.labels(self.name).inc(len(processing.events))
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings

@@ -28,10 +28,10 @@ def _listening(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
-    env = dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / ".cache/kafka-test"))
+    env = dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-test-{KAFKA_PORT}"))
     started = False
     if not _listening(KAFKA_PORT):
-        shutil.rmtree(ROOT / ".cache/kafka-test", ignore_errors=True)  # a clean broker each session
+        shutil.rmtree(ROOT / f".cache/kafka-test-{KAFKA_PORT}", ignore_errors=True)  # a clean broker each session
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], env=env, check=True)
         started = True
     yield f"127.0.0.1:{KAFKA_PORT}"

@@ -1,0 +1,309 @@
+"""Benchmarks of Jingkang against raw baselines, measured in the same run.
+
+    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth]
+
+Writes bench/results/latest.json and latest.md. See bench/README.md."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from eventsourcing.domain import Aggregate, event  # noqa: E402
+from kafka import KafkaProducer  # noqa: E402
+
+from shared.contract.assessment import ServiceSessionDelivered  # noqa: E402
+from shared.envelope import encode, event_id, to_cloudevent  # noqa: E402
+from shared.relay import OutboxRelay, make_producer  # noqa: E402
+from shared.settings import load_settings, store_env  # noqa: E402
+from shared.store import ServiceApplication  # noqa: E402
+from shared.topics import ensure_topics  # noqa: E402
+
+PG_PORT = int(os.environ.get("JINGKANG_TEST_PG_PORT", "5433"))
+KAFKA_PORT = int(os.environ.get("JINGKANG_TEST_KAFKA_PORT", "19092"))
+PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
+KAFKA = f"127.0.0.1:{KAFKA_PORT}"
+STATION = uuid.uuid4()
+
+
+class Session(Aggregate):
+    """A delivered session: a realistic small event (the most frequent one in production)."""
+
+    @event("Delivered")
+    def __init__(self, client_id: uuid.UUID, station_id: uuid.UUID, service_type: str, minutes: int):
+        self.client_id = client_id
+        self.minutes = minutes
+
+    @event("Corrected")
+    def correct(self, minutes: int) -> None:
+        self.minutes = minutes
+
+
+class Bench(ServiceApplication):
+    name = "bench"
+    snapshotting_intervals = {}
+
+
+def to_public(domain_event):
+    if isinstance(domain_event, Session.Delivered):
+        yield ServiceSessionDelivered(
+            client_id=domain_event.client_id, session_id=domain_event.originator_id, station_id=domain_event.station_id,
+            service_type="social_skills", session_date=domain_event.timestamp.date(), minutes=domain_event.minutes,
+            mode="group", attendance="attended")
+
+
+# --- infrastructure -------------------------------------------------------------------------
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_infrastructure() -> None:
+    if not listening(PG_PORT):
+        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=dict(os.environ, PG_PORT=str(PG_PORT)), check=True)
+    if not listening(KAFKA_PORT):
+        subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"],
+                       env=dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-test-{KAFKA_PORT}")), check=True)
+
+
+def fresh_schema() -> str:
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return schema
+
+
+def bench_app(schema: str, **env: str) -> Bench:
+    settings = load_settings("bench", {"JINGKANG_BENCH_STORE": f"{PG_URL}?schema={schema}", "JINGKANG_KAFKA": KAFKA})
+    return Bench(env={**store_env(settings), **env})
+
+
+def fill(app: Bench, n: int, per_save: int = 500) -> None:
+    """Store n events quickly (many per transaction): setup, not measured."""
+    done = 0
+    while done < n:
+        batch = [Session(client_id=uuid.uuid4(), station_id=STATION, service_type="social_skills", minutes=60)
+                 for _ in range(min(per_save, n - done))]
+        app.save(*batch)
+        done += len(batch)
+
+
+def rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds else float("inf")
+
+
+# --- benchmarks --------------------------------------------------------------------------------
+
+def bench_append(n: int) -> dict:
+    schema = fresh_schema()
+    app = bench_app(schema)
+    fill(app, 10)  # tables created, connections warm
+    started = time.perf_counter()
+    stored = []
+    for _ in range(n):
+        session = Session(client_id=uuid.uuid4(), station_id=STATION, service_type="social_skills", minutes=60)
+        app.save(session)
+        stored.append(session)
+    system = time.perf_counter() - started
+
+    # The same bytes, written the plainest way: one INSERT and COMMIT per event.
+    payloads = [n_.state for n_ in app.recorder.select_notifications(start=1, limit=n + 20)][-n:]
+    with psycopg.connect(PG_URL) as conn:
+        conn.execute(f"CREATE TABLE {schema}.raw_events (id bigserial primary key, originator_id uuid, "
+                     "originator_version integer, topic text, state bytea)")
+        conn.commit()
+        started = time.perf_counter()
+        for state in payloads:
+            conn.execute(f"INSERT INTO {schema}.raw_events (originator_id, originator_version, topic, state) "
+                         "VALUES (%s, 1, %s, %s)", (uuid.uuid4(), "bench:Session.Delivered", state))
+            conn.commit()
+        raw = time.perf_counter() - started
+    app.close()
+    return {"events": n, "system_per_s": rate(n, system), "raw_per_s": rate(n, raw), "ratio": round(raw / system, 3)}
+
+
+def bench_relay(n: int) -> dict:
+    ensure_topics(KAFKA, ["jingkang.bench.v1", "jingkang.benchraw.v1"])
+    schema = fresh_schema()
+    app = bench_app(schema)
+    fill(app, n)
+    relay = OutboxRelay(app, "bench", to_public, make_producer(KAFKA), batch_size=500)
+    started = time.perf_counter()
+    while relay.publish_batch():
+        pass
+    system = time.perf_counter() - started
+    relay.producer.close()
+
+    # The same messages, already built, sent by a bare producer with the same settings.
+    messages = []
+    for notification in app.recorder.select_notifications(start=1, limit=n):
+        domain_event = app.mapper.to_domain_event(notification)
+        for public in to_public(domain_event):
+            ce = to_cloudevent(public, id=event_id("bench", notification.originator_id, 1, public.NAME),
+                               time=domain_event.timestamp, sequence=notification.id)
+            messages.append((public.subject.encode(), encode(ce)))
+    producer = KafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5,
+                             max_in_flight_requests_per_connection=5)
+    started = time.perf_counter()
+    futures = [producer.send("jingkang.benchraw.v1", key=k, value=v) for k, v in messages]
+    producer.flush()
+    for f in futures:
+        f.get(timeout=30)
+    raw = time.perf_counter() - started
+    producer.close()
+    app.close()
+    return {"events": n, "system_per_s": rate(n, system), "raw_per_s": rate(n, raw), "ratio": round(raw / system, 3)}
+
+
+def replay_rates(app: Bench, schema: str) -> tuple[float, float, int]:
+    """(projection rebuild s, raw select s, rows) over the whole log."""
+    started = time.perf_counter()
+    minutes_by_station: dict = {}
+    position, count = 0, 0
+    while True:
+        page = app.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False)
+        if not page:
+            break
+        for notification in page:
+            e = app.mapper.to_domain_event(notification)
+            minutes_by_station[e.station_id] = minutes_by_station.get(e.station_id, 0) + e.minutes
+        position = page[-1].id
+        count += len(page)
+    system = time.perf_counter() - started
+    with psycopg.connect(PG_URL) as conn:
+        started = time.perf_counter()
+        with conn.cursor(name="replay") as cur:
+            cur.itersize = 1000
+            cur.execute(f"SELECT notification_id, state FROM {schema}.bench_events ORDER BY notification_id")
+            raw_count = sum(1 for _ in cur)
+        raw = time.perf_counter() - started
+    assert raw_count == count
+    return system, raw, count
+
+
+def bench_replay(n: int) -> dict:
+    schema = fresh_schema()
+    app = bench_app(schema)
+    fill(app, n)
+    system, raw, count = replay_rates(app, schema)
+    app.close()
+    return {"events": count, "system_per_s": rate(count, system), "raw_per_s": rate(count, raw), "ratio": round(raw / system, 3)}
+
+
+def bench_snapshot(n: int) -> dict:
+    schema = fresh_schema()
+    app = bench_app(schema, IS_SNAPSHOTTING_ENABLED="y")
+    session = Session(client_id=uuid.uuid4(), station_id=STATION, service_type="social_skills", minutes=1)
+    for i in range(n - 1):
+        session.correct(minutes=i % 500 + 1)
+        if i % 500 == 0:
+            app.save(session)
+    app.save(session)
+    started = time.perf_counter()
+    app.repository.get(session.id)
+    without = time.perf_counter() - started
+    app.take_snapshot(session.id)
+    started = time.perf_counter()
+    loaded = app.repository.get(session.id)
+    with_snapshot = time.perf_counter() - started
+    assert loaded.version == session.version
+    app.close()
+    return {"events": n, "load_ms_without_snapshot": round(without * 1000, 1), "load_ms_with_snapshot": round(with_snapshot * 1000, 2),
+            "ratio": round(without / with_snapshot, 1)}
+
+
+def bench_growth(sizes: list[int], probe: int) -> dict:
+    schema = fresh_schema()
+    app = bench_app(schema)
+    out, stored = [], 0
+    for size in sizes:
+        fill(app, size - stored)
+        stored = size
+        started = time.perf_counter()
+        for _ in range(probe):
+            app.save(Session(client_id=uuid.uuid4(), station_id=STATION, service_type="social_skills", minutes=60))
+        append = time.perf_counter() - started
+        stored += probe
+        system, _, count = replay_rates(app, schema)
+        out.append({"stored": size, "append_per_s": rate(probe, append), "replay_per_s": rate(count, system)})
+    app.close()
+    base = out[0]
+    for row in out:
+        row["append_vs_smallest"] = round(row["append_per_s"] / base["append_per_s"], 3)
+        row["replay_vs_smallest"] = round(row["replay_per_s"] / base["replay_per_s"], 3)
+    return {"probe_appends": probe, "sizes": out}
+
+
+def machine() -> dict:
+    mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    pg = subprocess.run(["psql", PG_URL, "-Atc", "show server_version"], capture_output=True, text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu, "python": platform.python_version(),
+            "postgresql": pg, "kafka": "4.1.1"}
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"Run {result['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
+             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}.", "",
+             "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
+    for name in ("append", "relay", "replay"):
+        if name in result:
+            r = result[name]
+            lines.append(f"| {name} | {r['events']:,} | {r['system_per_s']:,.0f} /s | {r['raw_per_s']:,.0f} /s | {r['ratio']} |")
+    if "snapshot" in result:
+        r = result["snapshot"]
+        lines.append(f"| load one aggregate of {r['events']:,} events | | {r['load_ms_without_snapshot']} ms without snapshot "
+                     f"| {r['load_ms_with_snapshot']} ms with snapshot | {r['ratio']}× faster with |")
+    if "growth" in result:
+        lines += ["", "| stored events | append /s | replay /s | append vs smallest | replay vs smallest |", "| --- | --- | --- | --- | --- |"]
+        for row in result["growth"]["sizes"]:
+            lines.append(f"| {row['stored']:,} | {row['append_per_s']:,.0f} | {row['replay_per_s']:,.0f} | "
+                         f"{row['append_vs_smallest']} | {row['replay_vs_smallest']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
+    parser.add_argument("--only", default="append,relay,replay,snapshot,growth")
+    args = parser.parse_args()
+    wanted = set(args.only.split(","))
+    sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000]}
+    if args.full:
+        sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
+    start_infrastructure()
+    result: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "sizes": sizes}
+    runs = {"append": lambda: bench_append(sizes["append"]), "relay": lambda: bench_relay(sizes["relay"]),
+            "replay": lambda: bench_replay(sizes["replay"]), "snapshot": lambda: bench_snapshot(sizes["snapshot"]),
+            "growth": lambda: bench_growth(sizes["growth"], probe=1000)}
+    for name, run in runs.items():
+        if name in wanted:
+            print(f"bench: {name} ...", flush=True)
+            result[name] = run()
+            print(f"bench: {name}: {json.dumps(result[name])}", flush=True)
+    out = ROOT / "bench/results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "latest.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
