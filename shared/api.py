@@ -7,7 +7,7 @@ import socket
 import time
 from typing import Callable, Mapping
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -50,6 +50,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # Optimistic concurrency: another command changed the aggregate first. Nothing was saved.
         return JSONResponse(status_code=409, content={"error": "conflict",
                                                       "detail": "changed concurrently by another request; reload and retry"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def store_unavailable(_: Request, exc: Exception):
+        # The event store is unreachable: the command was not applied; say when to retry.
+        log.warning("event store unavailable: %s", type(exc).__name__)
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                            content={"error": "unavailable", "detail": "the event store is unavailable; nothing was changed, retry later"})
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict):

@@ -110,13 +110,22 @@ class EventConsumer:
             self.app.record_position(outcome.tracking)
 
 
-def dead_letter_headers(outcome: Outcome, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
-    return [
+DEAD_LETTER_MAX_VALUE = 64 * 1024
+
+
+def dead_letter(outcome: Outcome, topic: str, partition: int, offset: int, value: bytes | None) -> tuple[bytes | None, list]:
+    """The dead-letter copy: the original bytes (cut to 64 KiB: a huge message must still
+    fit) and headers naming the reason and the source position."""
+    headers = [
         ("dlq_reason", outcome.reason[:2000].encode()),
         ("dlq_topic", topic.encode()),
         ("dlq_partition", str(partition).encode()),
         ("dlq_offset", str(offset).encode()),
     ]
+    if value is not None and len(value) > DEAD_LETTER_MAX_VALUE:
+        headers.append(("dlq_truncated_from", str(len(value)).encode()))
+        value = value[:DEAD_LETTER_MAX_VALUE]
+    return value, headers
 
 
 def consumer_for(settings, app: ServiceApplication, handlers: Mapping[str, Handler]) -> EventConsumer:
@@ -172,7 +181,8 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: S
             if outcome.dead_letter:
                 metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
                 log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
-                await (await dead_letters.send(key=msg.key, value=msg.value, headers=dead_letter_headers(outcome, msg.topic, msg.partition, msg.offset)))
+                value, headers = dead_letter(outcome, msg.topic, msg.partition, msg.offset, msg.value)
+                await (await dead_letters.send(key=msg.key, value=value, headers=headers))
                 await asyncio.to_thread(consumer.dead_lettered, outcome)
 
     return app

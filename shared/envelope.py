@@ -20,7 +20,7 @@ SCHEMA_BASE = "https://schemas.jingkang.example/events"
 # and subscribers can deduplicate by it.
 _ID_NAMESPACE = uuid.UUID("3d3a1f7e-6a51-4c55-9a0f-7c0d3a5e1b42")
 REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
-MAX_MESSAGE_BYTES = 1_000_000
+MAX_MESSAGE_BYTES = 256 * 1024  # public events are small; anything bigger is not one of ours
 
 
 class InvalidMessage(ValueError):
