@@ -18,7 +18,7 @@ from uuid import UUID
 from shared.settings import load_settings, store_env
 from shared.store import ServiceApplication, event_meta
 
-REDACTED = {"applicant", "guardian"}
+REDACTED = {"applicant", "guardian", "goals", "note", "notes"}  # personal data and free text
 
 
 def open_store(service: str) -> ServiceApplication:

@@ -13,29 +13,37 @@ is scheduled (an event that arrived while the service was down) fires at the nex
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 OnDue = Callable[[str, UUID, date], Iterable[Any]]
 FIRST_LOOKBACK = timedelta(days=400)  # how far back a brand-new calendar starts looking
+# A day's agenda is split by subject so that commands scheduling on the same day for
+# different clients rarely touch the same aggregate (optimistic concurrency conflicts).
+SHARDS = 16
 
 
 class Agenda(Aggregate):
-    """What falls due on one day."""
+    """What falls due on one day (for one shard of subjects)."""
 
     @staticmethod
-    def id_for(day: date) -> UUID:
-        return uuid5(NAMESPACE_URL, f"jingkang:agenda:{day.isoformat()}")
+    def id_for(day: date, shard: int) -> UUID:
+        return uuid5(NAMESPACE_URL, f"jingkang:agenda:{day.isoformat()}:{shard}")
 
     @staticmethod
-    def create_id(day: date) -> UUID:
-        return Agenda.id_for(day)
+    def shard_of(subject_id: UUID) -> int:
+        return subject_id.int % SHARDS
+
+    @staticmethod
+    def create_id(day: date, shard: int) -> UUID:
+        return Agenda.id_for(day, shard)
 
     @event("Opened")
-    def __init__(self, day: date):
+    def __init__(self, day: date, shard: int):
         self.day = day
+        self.shard = shard
         self.entries: list[tuple[str, UUID]] = []
 
     @event("Scheduled")
@@ -65,14 +73,26 @@ class Deadlines:
     """Mixin for a ServiceApplication."""
 
     def schedule(self, kind: str, subject_id: UUID, day: date) -> Agenda:
-        # A day already past (the event arrived late) goes on today's agenda, which every
-        # tick checks, so it still fires.
-        day = max(day, self.clock.today())
-        agenda_id = Agenda.id_for(day)
-        agenda = self.repository.get(agenda_id) if agenda_id in self.repository else Agenda(day=day)
-        if (kind, subject_id) not in agenda.entries:
-            agenda.schedule(kind=kind, subject_id=subject_id)
+        (agenda,) = self.schedule_all([(kind, subject_id, day)])
         return agenda
+
+    def schedule_all(self, entries: Sequence[tuple[str, UUID, date]]) -> list[Agenda]:
+        """The agendas to save with the command's aggregates, for (kind, subject_id, day)
+        entries; entries that land on the same agenda share one object."""
+        agendas: dict[UUID, Agenda] = {}
+        for kind, subject_id, day in entries:
+            # A day already past (the event arrived late) goes on today's agenda, which
+            # every tick checks, so it still fires.
+            day = max(day, self.clock.today())
+            shard = Agenda.shard_of(subject_id)
+            agenda_id = Agenda.id_for(day, shard)
+            if agenda_id not in agendas:
+                agendas[agenda_id] = (self.repository.get(agenda_id) if agenda_id in self.repository
+                                      else Agenda(day=day, shard=shard))
+            agenda = agendas[agenda_id]
+            if (kind, subject_id) not in agenda.entries:
+                agenda.schedule(kind=kind, subject_id=subject_id)
+        return list(agendas.values())
 
     def run_due(self, on_due: OnDue) -> int:
         """Fire everything due up to today; return how many entries were handed over.
@@ -85,8 +105,10 @@ class Deadlines:
         fired = 0
         day = calendar.checked_through + timedelta(days=1)
         while day <= today:
-            agenda_id = Agenda.id_for(day)
-            if agenda_id in self.repository:
+            for shard in range(SHARDS):
+                agenda_id = Agenda.id_for(day, shard)
+                if agenda_id not in self.repository:
+                    continue
                 for kind, subject_id in self.repository.get(agenda_id).entries:
                     self.save(*on_due(kind, subject_id, day))  # one entry, one transaction
                     fired += 1

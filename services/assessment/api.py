@@ -1,26 +1,45 @@
 """assessment's HTTP API (FastAPI)."""
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment.application import Assessments, create_application
+from services.assessment.domain import (
+    BASIC_SERVICES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
+    STAFF_ID, ClientRecord,
+)
 from shared.api import broker_reachable, create_service_api
 from shared.settings import ServiceSettings
+
+Stability = Literal["stable", "basically_stable", "unstable"]
+BasicService = Literal[BASIC_SERVICES]  # type: ignore[valid-type]
+StaffId = Annotated[str, Field(pattern=STAFF_ID, description="staff id of the person acting, never a name")]
 
 
 class AssessmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["baseline", "process", "discharge"]
-    stability: Literal["stable", "basically_stable", "unstable"]
+    stability: Stability
     risk_level: int = Field(ge=0, le=5, description="risk grade 0-5")
     willing: bool = Field(description="the client is willing to take part in community rehabilitation")
-    assessor: str = Field(default="unknown", max_length=64, description="staff id of the assessor, not a name")
-    assessed_on: date | None = None
+    functional_score: int = Field(ge=FUNCTIONAL_SCORE_MIN, le=FUNCTIONAL_SCORE_MAX, strict=True,
+                                  description="personal and social performance (PSP), 0-100, higher is better")
+    assessor: StaffId
+    assessed_on: date | None = Field(default=None, description="default today; not in the future, "
+                                                               "not before the previous assessment")
+
+
+class DueOut(BaseModel):
+    plan_due_on: date | None = Field(description="last day to agree the first plan; null once agreed")
+    reassessment_due_on: date | None
+    reassessment_overdue_on: date | None = Field(description="ReassessmentOverdue fires on this day if still missing")
+    contact_due_on: date | None = Field(description="next dynamic-care follow-up contact")
+    contact_cadence_days: int | None
 
 
 class AssessmentOut(BaseModel):
@@ -29,6 +48,69 @@ class AssessmentOut(BaseModel):
     service_category: Literal["community_rehab", "dynamic_care"]
     medical_referral_needed: bool
     relapse_episode_open: bool
+    status: Literal["active", "exited", "closed"]
+    due: DueOut
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    goals: list[str] = Field(min_length=1, max_length=MAX_GOALS,
+                             description=f"short codes or text, up to {MAX_GOAL_LENGTH} characters each; "
+                                         "kept inside assessment, never published")
+    services: list[BasicService] = Field(min_length=1, description="basic services the plan draws on, each once")
+    agreed_by: Literal["client", "guardian"]
+    agreed_on: date | None = Field(default=None, description="default today; not in the future")
+
+
+class PlanOut(BaseModel):
+    version: int
+    goals: list[str]
+    services: list[str]
+    agreed_by: str
+    agreed_on: date
+
+
+class PlanAgreedOut(PlanOut):
+    client_id: UUID
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service_type: BasicService
+    station_id: UUID
+    session_date: date = Field(description="not in the future, not before registration")
+    minutes: int = Field(ge=1, le=MAX_SESSION_MINUTES)
+    mode: Literal["individual", "group"]
+    attendance: Literal["attended", "no_show"]
+
+
+class SessionOut(BaseModel):
+    session_id: UUID
+    service_type: str
+    station_id: UUID
+    session_date: date
+    minutes: int
+    mode: str
+    attendance: str
+
+
+class SessionRecordedOut(SessionOut):
+    client_id: UUID
+
+
+class RelapseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reported_by: StaffId
+    stability: Stability | None = Field(default=None, description="default unstable (or, with a risk of 3+, "
+                                                                   "the last assessed stability)")
+    risk_level: int | None = Field(default=None, ge=0, le=5, description="default the last assessed risk")
+
+
+class RelapseOut(BaseModel):
+    client_id: UUID
+    already_open: bool = Field(description="true: an episode was already open; nothing new was recorded (200)")
+    relapse_episode_open: bool
+    detected_at: datetime
 
 
 class AssessmentSummary(BaseModel):
@@ -37,24 +119,42 @@ class AssessmentSummary(BaseModel):
     stability: str
     risk_level: int
     willing: bool
+    functional_score: int | None = Field(description="null for assessments recorded before scores were required")
+    assessor: str
     assessed_on: date
 
 
 class RecordOut(BaseModel):
     client_id: UUID
     district_code: str
+    street_code: str
     registered_on: date
+    status: Literal["active", "exited", "closed"]
+    exited_on: date | None
+    exit_reason: str | None
     service_category: str | None
     medical_referral_needed: bool
     relapse_episode_open: bool
+    plan: PlanOut | None
+    due: DueOut
     assessments: list[AssessmentSummary]
+    sessions: list[SessionOut]
+
+
+def record_out(r: ClientRecord) -> RecordOut:
+    return RecordOut(client_id=r.id, district_code=r.district_code, street_code=r.street_code,
+                     registered_on=r.registered_on, status=r.status, exited_on=r.exited_on, exit_reason=r.exit_reason,
+                     service_category=r.service_category, medical_referral_needed=r.medical_referral_needed,
+                     relapse_episode_open=r.relapse_episode_open, plan=PlanOut(**r.plan) if r.plan else None,
+                     due=DueOut(**r.next_due()), assessments=[AssessmentSummary(**a) for a in r.assessments],
+                     sessions=[SessionOut(**s) for s in r.sessions])
 
 
 def create_app(settings: ServiceSettings, assessments: Assessments | None = None) -> FastAPI:
     assessments = assessments or create_application(settings)
     api = create_service_api(
         "Jingkang assessment",
-        "Rehabilitation records: assessments, classification, relapse detection.",
+        "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
         checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
     )
 
@@ -63,19 +163,45 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
 
     @api.post("/v1/clients/{client_id}/assessments", status_code=201, response_model=AssessmentOut, tags=["assessments"])
     def complete_assessment(client_id: UUID, body: AssessmentIn, assessments: Assessments = Depends(get_assessments)):
-        """Record an assessment; classifies the client and detects relapse (unstable or risk 3+)."""
+        """Record an assessment; classifies the client, detects relapse (unstable or risk 3+)
+        and moves the reassessment and contact deadlines."""
         record = assessments.complete_assessment(client_id, **body.model_dump())
         return AssessmentOut(client_id=record.id, assessment_id=record.latest["assessment_id"],
                              service_category=record.service_category,
                              medical_referral_needed=record.medical_referral_needed,
-                             relapse_episode_open=record.relapse_episode_open)
+                             relapse_episode_open=record.relapse_episode_open, status=record.status,
+                             due=DueOut(**record.next_due()))
+
+    @api.post("/v1/clients/{client_id}/plan", status_code=201, response_model=PlanAgreedOut, tags=["plans"])
+    def agree_plan(client_id: UUID, body: PlanIn, assessments: Assessments = Depends(get_assessments)):
+        """Agree the personal rehabilitation plan (version 1 after the baseline; a new version
+        after each process assessment)."""
+        record = assessments.agree_plan(client_id, **body.model_dump())
+        return PlanAgreedOut(client_id=record.id, **record.plan)
+
+    @api.post("/v1/clients/{client_id}/sessions", status_code=201, response_model=SessionRecordedOut,
+              tags=["sessions"])
+    def record_session(client_id: UUID, body: SessionIn, assessments: Assessments = Depends(get_assessments)):
+        """Record a service session delivered to the client (or a no-show)."""
+        session_id = assessments.record_session(client_id, **body.model_dump())
+        session = next(s for s in assessments.get_record(client_id).sessions if s["session_id"] == session_id)
+        return SessionRecordedOut(client_id=client_id, **session)
+
+    @api.post("/v1/clients/{client_id}/relapses", status_code=201, response_model=RelapseOut, tags=["assessments"],
+              responses={200: {"model": RelapseOut, "description": "an episode was already open: nothing recorded"}})
+    def report_relapse(client_id: UUID, body: RelapseIn, response: Response,
+                       assessments: Assessments = Depends(get_assessments)):
+        """Report a relapse directly: 201 and RelapseDetected, or 200 with already_open when
+        the client is already in a relapse episode (a repeat is safe to retry)."""
+        record, detected = assessments.report_relapse(client_id, **body.model_dump())
+        if not detected:
+            response.status_code = 200
+        return RelapseOut(client_id=record.id, already_open=not detected,
+                          relapse_episode_open=record.relapse_episode_open, detected_at=record.relapse_detected_at)
 
     @api.get("/v1/clients/{client_id}/record", response_model=RecordOut, tags=["assessments"])
     def get_record(client_id: UUID, assessments: Assessments = Depends(get_assessments)):
-        r = assessments.get_record(client_id)
-        return RecordOut(client_id=r.id, district_code=r.district_code, registered_on=r.registered_on,
-                         service_category=r.service_category, medical_referral_needed=r.medical_referral_needed,
-                         relapse_episode_open=r.relapse_episode_open,
-                         assessments=[AssessmentSummary(**a) for a in r.assessments])
+        """The client's record: classification, plan, next due dates, assessments, sessions."""
+        return record_out(assessments.get_record(client_id))
 
     return api

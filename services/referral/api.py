@@ -1,29 +1,50 @@
-"""referral's HTTP API (FastAPI)."""
+"""referral's HTTP API (FastAPI): referrals, stations, placement."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.referral.application import Referrals, create_application
-from services.referral.domain import Referral
+from services.referral.application import PlacementView, Referrals, StationView, create_application
+from services.referral.domain import (
+    CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
+)
 from shared.api import broker_reachable, create_service_api
 from shared.settings import ServiceSettings
+
+Kind = Literal[KINDS]  # type: ignore[valid-type]
+RequestReason = Literal[REQUEST_REASONS]  # type: ignore[valid-type]
+DeclineReason = Literal[DECLINE_REASONS]  # type: ignore[valid-type]
+CancelReason = Literal[CANCEL_REASONS]  # type: ignore[valid-type]
+Tier = Literal[TIERS]  # type: ignore[valid-type]
+Service = Literal[SERVICES]  # type: ignore[valid-type]
+Note = Annotated[str | None, Field(max_length=NOTE_MAX, description="free text; kept inside referral, never published")]
 
 
 class ReferralIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: UUID
-    kind: Literal["medical", "community", "professional", "employment"]
-    reason: str = Field(min_length=1, max_length=500)
+    kind: Kind
+    reason: RequestReason
+    note: Note = None
+    to_station_id: UUID | None = Field(default=None, description="professional: the station to transfer to")
+    consent: bool = Field(default=False, description="community: the client or guardian consented to the referral")
+    wants_work: bool = Field(default=False, description="employment: the client wants to work")
 
 
-class ReasonIn(BaseModel):
+class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: DeclineReason
+    note: Note = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: CancelReason | None = None
+    note: Note = None
 
 
 class ReferralOut(BaseModel):
@@ -32,25 +53,97 @@ class ReferralOut(BaseModel):
     kind: str
     status: Literal["requested", "accepted", "completed", "declined", "cancelled"]
     reason: str
+    note: str | None
+    to_station_id: UUID | None
     requested_at: datetime
     due_by: datetime
+    overdue: bool
     outcome_reason: str | None
+    outcome_note: str | None
 
     @classmethod
     def of(cls, r: Referral) -> "ReferralOut":
         return cls(referral_id=r.id, client_id=r.client_id, kind=r.kind, status=r.status, reason=r.reason,
-                   requested_at=r.requested_at, due_by=r.due_by, outcome_reason=r.outcome_reason)
+                   note=r.note, to_station_id=r.to_station_id, requested_at=r.requested_at, due_by=r.due_by,
+                   overdue=r.overdue, outcome_reason=r.outcome_reason, outcome_note=r.outcome_note)
 
 
 class ReferralList(BaseModel):
     referrals: list[ReferralOut]
 
 
+class StationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    operator: str = Field(min_length=1, max_length=100)
+    tier: Tier
+    district_code: str = Field(pattern=r"^[0-9]{6}$")
+    streets: list[str] = Field(min_length=1, description="9-digit street codes of the district the station serves")
+    capacity: int = Field(ge=1, le=10000)
+    services: list[Service] = Field(min_length=1)
+
+
+class CapacityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    capacity: int = Field(ge=0, le=10000)
+
+
+class StationOut(BaseModel):
+    station_id: UUID
+    name: str
+    operator: str
+    tier: str
+    district_code: str
+    streets: list[str]
+    services: list[str]
+    capacity: int
+    occupancy: int
+    free_places: int
+
+    @classmethod
+    def of(cls, v: StationView) -> "StationOut":
+        s = v.station
+        return cls(station_id=s.id, name=s.name, operator=s.operator, tier=s.tier, district_code=s.district_code,
+                   streets=s.streets, services=s.services, capacity=v.capacity, occupancy=v.occupancy,
+                   free_places=v.capacity - v.occupancy)
+
+
+class StationList(BaseModel):
+    stations: list[StationOut]
+
+
+class PlacementOut(BaseModel):
+    client_id: UUID
+    district_code: str | None
+    status: Literal["placed", "waitlisted", "needs_reverification", "not_placed", "exited"]
+    station_id: UUID | None
+    since: date | None = Field(description="placed on, waiting since, or waited since (needs_reverification)")
+    waitlist_position: int | None
+    in_hospital: bool = Field(description="on an accepted medical referral: the place is held for the client")
+
+    @classmethod
+    def of(cls, v: PlacementView) -> "PlacementOut":
+        return cls(**v.__dict__)
+
+
+class WaitingOut(BaseModel):
+    position: int
+    client_id: UUID
+    street_code: str
+    waiting_since: date
+
+
+class WaitlistOut(BaseModel):
+    district_code: str
+    waiting: list[WaitingOut]
+
+
 def create_app(settings: ServiceSettings, referrals: Referrals | None = None) -> FastAPI:
     referrals = referrals or create_application(settings)
     api = create_service_api(
         "Jingkang referral",
-        "Closed-loop referrals: medical (green channel on relapse), community, professional, employment.",
+        "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
+        "stations, placement and the district waitlists.",
         checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
     )
 
@@ -59,7 +152,9 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
 
     @api.post("/v1/referrals", status_code=201, response_model=ReferralOut, tags=["referrals"])
     def request_referral(body: ReferralIn, referrals: Referrals = Depends(get_referrals)):
-        referral_id = referrals.request_referral(client_id=body.client_id, kind=body.kind, reason=body.reason)
+        referral_id = referrals.request_referral(
+            client_id=body.client_id, kind=body.kind, reason=body.reason, note=body.note,
+            to_station_id=body.to_station_id, consented=body.consent, wants_work=body.wants_work)
         return ReferralOut.of(referrals.get_referral(referral_id))
 
     @api.get("/v1/referrals", response_model=ReferralList, tags=["referrals"])
@@ -73,18 +168,60 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
 
     @api.post("/v1/referrals/{referral_id}/accept", response_model=ReferralOut, tags=["referrals"])
     def accept(referral_id: UUID, referrals: Referrals = Depends(get_referrals)):
+        """Medical: the client's place is held while in hospital. Professional: the
+        client's place moves to the receiving station (409 if it has no free place)."""
         return ReferralOut.of(referrals.accept_referral(referral_id))
 
     @api.post("/v1/referrals/{referral_id}/complete", response_model=ReferralOut, tags=["referrals"])
     def complete(referral_id: UUID, referrals: Referrals = Depends(get_referrals)):
+        """Medical: the client is back from hospital, at their held place."""
         return ReferralOut.of(referrals.complete_referral(referral_id))
 
     @api.post("/v1/referrals/{referral_id}/decline", response_model=ReferralOut, tags=["referrals"])
-    def decline(referral_id: UUID, body: ReasonIn, referrals: Referrals = Depends(get_referrals)):
-        return ReferralOut.of(referrals.decline_referral(referral_id, body.reason))
+    def decline(referral_id: UUID, body: DeclineIn, referrals: Referrals = Depends(get_referrals)):
+        return ReferralOut.of(referrals.decline_referral(referral_id, body.reason, body.note))
 
     @api.post("/v1/referrals/{referral_id}/cancel", response_model=ReferralOut, tags=["referrals"])
-    def cancel(referral_id: UUID, body: ReasonIn, referrals: Referrals = Depends(get_referrals)):
-        return ReferralOut.of(referrals.cancel_referral(referral_id, body.reason))
+    def cancel(referral_id: UUID, body: CancelIn, referrals: Referrals = Depends(get_referrals)):
+        return ReferralOut.of(referrals.cancel_referral(referral_id, body.reason, body.note))
+
+    @api.post("/v1/stations", status_code=201, response_model=StationOut, tags=["stations"])
+    def register_station(body: StationIn, referrals: Referrals = Depends(get_referrals)):
+        """Its places go at once to clients already waiting for one of its streets."""
+        station_id = referrals.register_station(
+            name=body.name, operator=body.operator, tier=body.tier, district_code=body.district_code,
+            streets=body.streets, capacity=body.capacity, services=body.services)
+        return StationOut.of(referrals.get_station(station_id))
+
+    @api.post("/v1/stations/{station_id}/capacity", response_model=StationOut, tags=["stations"])
+    def change_capacity(station_id: UUID, body: CapacityIn, referrals: Referrals = Depends(get_referrals)):
+        """Never below the clients placed there (409); new places go to the first in line."""
+        return StationOut.of(referrals.change_capacity(station_id, body.capacity))
+
+    @api.get("/v1/stations", response_model=StationList, tags=["stations"])
+    def list_stations(district: str = Query(pattern=r"^[0-9]{6}$"), referrals: Referrals = Depends(get_referrals)):
+        """A district's stations with capacity and occupancy, in registration order."""
+        return StationList(stations=[StationOut.of(v) for v in referrals.stations_in(district)])
+
+    @api.get("/v1/stations/{station_id}", response_model=StationOut, tags=["stations"])
+    def get_station(station_id: UUID, referrals: Referrals = Depends(get_referrals)):
+        return StationOut.of(referrals.get_station(station_id))
+
+    @api.get("/v1/waitlist", response_model=WaitlistOut, tags=["placement"])
+    def waitlist(district: str = Query(pattern=r"^[0-9]{6}$"), referrals: Referrals = Depends(get_referrals)):
+        """A district's waitlist, first in line first."""
+        return WaitlistOut(district_code=district, waiting=[
+            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since)
+            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))])
+
+    @api.get("/v1/clients/{client_id}/placement", response_model=PlacementOut, tags=["placement"])
+    def placement(client_id: UUID, referrals: Referrals = Depends(get_referrals)):
+        return PlacementOut.of(referrals.placement_of(client_id))
+
+    @api.post("/v1/clients/{client_id}/reverification", response_model=PlacementOut, tags=["placement"])
+    def reverify(client_id: UUID, referrals: Referrals = Depends(get_referrals)):
+        """Records the re-verification required after more than 90 days on the waitlist
+        (409 if none is required); the client is placed, or waits again from today."""
+        return PlacementOut.of(referrals.reverify_client(client_id))
 
     return api

@@ -1,5 +1,8 @@
-"""referral's faust worker: `python -m services.referral worker`. Opens medical referrals on
-assessment's RelapseDetected."""
+"""referral's faust worker: `python -m services.referral worker`. Learns clients from
+intake (ClientRegistered, ConsentWithdrawn, ClientExited) and assessment
+(ClientClassified, RelapseDetected): places community_rehab clients at a station or on
+the district's waitlist, opens medical referrals on relapse. Its timer raises
+ReferralOverdue and WaitlistExceeded when their day comes (on the group's leader only)."""
 from __future__ import annotations
 
 from services.referral.application import Referrals, create_application
@@ -7,7 +10,7 @@ from services.referral.contracts import handlers
 from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
-TOPICS = ["jingkang.assessment.v1"]  # RelapseDetected
+TOPICS = ["jingkang.intake.v1", "jingkang.assessment.v1"]
 
 
 def create_consumer(settings: ServiceSettings, referrals: Referrals | None = None) -> EventConsumer:
@@ -16,4 +19,5 @@ def create_consumer(settings: ServiceSettings, referrals: Referrals | None = Non
 
 
 def create_worker(settings: ServiceSettings):
-    return build_worker(create_consumer(settings), settings, TOPICS)
+    referrals = create_application(settings)
+    return build_worker(create_consumer(settings, referrals), settings, TOPICS, timers=[referrals.run_deadlines])

@@ -32,11 +32,13 @@ def test_a_relapse_travels_from_assessment_to_a_medical_referral_and_a_notificat
     wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
                timeout=60, what="assessment to learn the client")
     r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
-                   json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True})
+                   json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
+                         "functional_score": 62, "assessor": "staff-1"})
     assert r.status_code == 201, r.text
     assert r.json()["service_category"] == "community_rehab"
     r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
-                   json={"kind": "process", "stability": "unstable", "risk_level": 4, "willing": True})
+                   json={"kind": "process", "stability": "unstable", "risk_level": 4, "willing": True,
+                         "functional_score": 41, "assessor": "staff-1"})
     assert r.status_code == 201, r.text
     assert r.json() | {"assessment_id": None} == {
         "client_id": client_id, "assessment_id": None, "service_category": "dynamic_care",

@@ -16,8 +16,9 @@ from services.referral.application import Referrals, create_application
 from services.referral.consumers import TOPICS, create_consumer
 from services.referral.contracts import to_public
 from shared.clock import FixedClock
-from shared.contract.assessment import AssessmentCompleted, RelapseDetected
-from shared.contract.referral import ReferralAccepted, ReferralCompleted, TransferRequested
+from shared.contract.assessment import AssessmentCompleted, ClientClassified, RelapseDetected
+from shared.contract.intake import ClientRegistered, ConsentScope
+from shared.contract.referral import ReferralAccepted, ReferralCompleted, ReferralDeclined, TransferRequested
 from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings
 
@@ -80,8 +81,8 @@ def assert_invalid(response, field: str) -> None:
     assert field in [e["field"] for e in body["errors"]], body
 
 
-def test_the_worker_subscribes_to_assessment():
-    assert TOPICS == [TOPIC]
+def test_the_worker_subscribes_to_intake_and_assessment():
+    assert TOPICS == ["jingkang.intake.v1", TOPIC]
 
 
 def test_a_relapse_opens_exactly_one_medical_referral_however_often_it_arrives(consumer, app):
@@ -94,8 +95,8 @@ def test_a_relapse_opens_exactly_one_medical_referral_however_often_it_arrives(c
     # Then one medical referral is open, due within a day, caused by that event
     assert outcome.status == "processed", outcome.reason
     [referral] = app.referrals_of(client)
-    assert (referral.kind, referral.status, referral.reason, referral.cause_event_id) == (
-        "medical", "requested", "relapse detected", ce_id)
+    assert (referral.kind, referral.status, referral.reason, referral.note, referral.cause_event_id) == (
+        "medical", "requested", "relapse_detected", None, ce_id)
     assert (referral.requested_at, referral.due_by) == (NOW, NOW + timedelta(days=1))
     after_first = stored(app)
 
@@ -160,7 +161,7 @@ def test_the_closed_loop_through_the_api_maps_to_public_events(consumer, app, ht
 
     # Then the relay would publish the whole loop, same client and referral throughout
     assert public_events(app) == [
-        TransferRequested(client_id=client, referral_id=referral_id, kind="medical", reason="relapse detected",
+        TransferRequested(client_id=client, referral_id=referral_id, kind="medical", reason="relapse_detected",
                           requested_at=NOW, due_by=NOW + timedelta(days=1)),
         ReferralAccepted(client_id=client, referral_id=referral_id, kind="medical", at=accepted_at),
         ReferralCompleted(client_id=client, referral_id=referral_id, kind="medical", at=completed_at),
@@ -184,8 +185,8 @@ def test_listing_an_unknown_client_is_empty(http):
     assert response.status_code == 200 and response.json() == {"referrals": []}
 
 
-@pytest.mark.parametrize("reason", ["", "   "])
-def test_declining_with_an_empty_reason_is_422_and_stores_nothing(consumer, app, http, reason):
+@pytest.mark.parametrize("reason", ["", "   ", "no bed available"])
+def test_declining_without_a_reason_code_is_422_and_stores_nothing(consumer, app, http, reason):
     referral_id = open_by_relapse(consumer, app, uuid.uuid4())
     before = stored(app)
     assert_invalid(http.post(f"/v1/referrals/{referral_id}/decline", json={"reason": reason}), "reason")
@@ -193,19 +194,24 @@ def test_declining_with_an_empty_reason_is_422_and_stores_nothing(consumer, app,
     assert app.get_referral(referral_id).status == "requested"
 
 
-def test_declining_with_a_reason_is_200(consumer, app, http):
+def test_declining_with_a_reason_code_is_200_and_the_note_stays_inside(consumer, app, http):
     referral_id = open_by_relapse(consumer, app, uuid.uuid4())
-    response = http.post(f"/v1/referrals/{referral_id}/decline", json={"reason": "no bed available"})
+    response = http.post(f"/v1/referrals/{referral_id}/decline", json={"reason": "no_capacity", "note": "床位已满"})
     assert response.status_code == 200, response.text
-    assert (response.json()["status"], response.json()["outcome_reason"]) == ("declined", "no bed available")
+    assert (response.json()["status"], response.json()["outcome_reason"], response.json()["outcome_note"]) == (
+        "declined", "no_capacity", "床位已满")
+    # the public event carries the code only
+    declined = public_events(app)[-1]
+    assert isinstance(declined, ReferralDeclined) and declined.reason == "no_capacity"
+    assert "床位已满" not in declined.model_dump_json()
 
 
 @pytest.mark.parametrize("method, path, body", [
     ("get", "/v1/referrals/{id}", None),
     ("post", "/v1/referrals/{id}/accept", None),
     ("post", "/v1/referrals/{id}/complete", None),
-    ("post", "/v1/referrals/{id}/decline", {"reason": "no bed available"}),
-    ("post", "/v1/referrals/{id}/cancel", {"reason": "client moved away"}),
+    ("post", "/v1/referrals/{id}/decline", {"reason": "no_capacity"}),
+    ("post", "/v1/referrals/{id}/cancel", {"reason": "client_withdrew"}),
 ])
 def test_an_unknown_referral_is_404_and_stores_nothing(app, http, method, path, body):
     before = stored(app)
@@ -227,12 +233,28 @@ def test_a_client_index_id_is_not_a_referral(consumer, app, http):
     assert stored(app) == before
 
 
-def test_requesting_a_referral_over_http(app, http):
+def test_requesting_a_referral_over_http(consumer, app, http):
+    # Given a client registered with consent to share with employment services and
+    # classified community_rehab (stable, low risk, willing)
     client = uuid.uuid4()
-    created = http.post("/v1/referrals", json={"client_id": str(client), "kind": "employment", "reason": "ready for work"})
+    registered = ClientRegistered(
+        client_id=client, application_id=uuid.uuid4(), source="community", district_code="110105",
+        street_code="110105001", registered_on=date(2026, 1, 5), free_service_eligible=True, hardship_categories=[],
+        consent=ConsentScope(rehabilitation_services=True, share_with_health=True,
+                             share_with_disability_and_employment=True))
+    classified = ClientClassified(client_id=client, service_category="community_rehab", medical_referral_needed=False,
+                                  previous_category=None)
+    for offset, event in enumerate((registered, classified)):
+        raw = encode(to_cloudevent(event, id=str(uuid.uuid4()), time=NOW, sequence=offset + 1))
+        assert consumer.process(f"jingkang.{type(event).SERVICE}.v1", 0, offset, raw).status == "processed"
+    # When an employment referral is requested for them, then it is open, due in 10 days
+    created = http.post("/v1/referrals", json={"client_id": str(client), "kind": "employment",
+                                                "reason": "employment_ready", "wants_work": True})
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["status"], body["kind"], body["due_by"]) == ("requested", "employment", "2026-01-15T09:00:00Z")
     before = stored(app)
-    assert_invalid(http.post("/v1/referrals", json={"client_id": str(client), "kind": "housing", "reason": "x"}), "kind")
+    assert_invalid(http.post("/v1/referrals", json={"client_id": str(client), "kind": "housing", "reason": "other"}), "kind")
+    assert_invalid(http.post("/v1/referrals", json={"client_id": str(client), "kind": "medical",
+                                                     "reason": "relapse detected"}), "reason")
     assert stored(app) == before

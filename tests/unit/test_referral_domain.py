@@ -40,11 +40,19 @@ ALL_CASES = [(state, command) for state in STATES for command in COMMANDS]
 LEGAL_CASES = [case for case in ALL_CASES if case in LEGAL]
 ILLEGAL_CASES = [case for case in ALL_CASES if case not in LEGAL]
 
-REASONS = {"decline": "no bed available", "cancel": "client moved away"}
+REASONS = {"decline": "no_capacity", "cancel": "client_withdrew"}
+# A valid request of each kind: its reason code and what the kind requires.
+VALID_REQUEST = {
+    "medical": dict(reason="relapse_detected"),
+    "community": dict(reason="hospital_discharge", consented=True),
+    "professional": dict(reason="station_full", to_station_id=uuid4()),
+    "employment": dict(reason="employment_ready", wants_work=True),
+}
 
 
-def request(kind: str = "medical", now: datetime = REQUESTED_AT) -> Referral:
-    return Referral.request(client_id=uuid4(), kind=kind, reason="relapse detected", now=now)
+def request(kind: str = "medical", now: datetime = REQUESTED_AT, **overrides) -> Referral:
+    fields = {**VALID_REQUEST.get(kind, dict(reason="other")), **overrides}
+    return Referral.request(client_id=uuid4(), kind=kind, now=now, **fields)
 
 
 def issue(referral: Referral, command: str, at: datetime = ANSWERED_AT) -> None:
@@ -79,8 +87,8 @@ def test_a_legal_command_moves_the_referral_and_records_one_status_change(state,
     # and exactly one StatusChanged carries what the public event needs on its own
     [changed] = referral.collect_events()
     assert isinstance(changed, Referral.StatusChanged)
-    assert (changed.status, changed.at, changed.reason, changed.client_id, changed.kind) == (
-        LEGAL[(state, command)], ANSWERED_AT, REASONS.get(command), referral.client_id, "medical")
+    assert (changed.status, changed.at, changed.reason, changed.note, changed.client_id, changed.kind) == (
+        LEGAL[(state, command)], ANSWERED_AT, REASONS.get(command), None, referral.client_id, "medical")
 
 
 @pytest.mark.parametrize("state, command", ILLEGAL_CASES)
@@ -133,8 +141,8 @@ def test_an_unknown_kind_is_invalid_input_on_the_kind_field(kind):
     assert "medical" in refused.value.reason
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "\t\n"])
-def test_declining_without_a_reason_is_invalid_input_and_changes_nothing(reason):
+@pytest.mark.parametrize("reason", ["", "   ", "\t\n", "no bed available", "NO_CAPACITY"])
+def test_declining_without_a_reason_code_is_invalid_input_and_changes_nothing(reason):
     # given a requested referral
     referral = referral_in("requested")
     # when it is declined with a blank reason
@@ -169,3 +177,115 @@ def test_a_full_closed_loop_records_requested_accepted_completed_in_order():
     assert isinstance(requested, Referral.Requested)
     assert [(e.status, e.at) for e in (accepted, completed)] == [("accepted", accepted_at), ("completed", completed_at)]
     assert referral.status == "completed"
+
+
+# --- reasons are codes; free text is an internal note -------------------------------
+
+def test_the_domain_codes_are_the_published_ones():
+    # The contract is what district integrations validate against; the domain must not
+    # accept a code the contract would refuse (domain.py does not import the contract).
+    from typing import get_args
+
+    from services.referral.domain import CANCEL_REASONS, DECLINE_REASONS, KINDS, REQUEST_REASONS
+    from shared.contract.referral import CancelReason, DeclineReason, ReferralKind, RequestReason
+    assert (get_args(RequestReason), get_args(DeclineReason), get_args(CancelReason), get_args(ReferralKind)) == (
+        REQUEST_REASONS, DECLINE_REASONS, CANCEL_REASONS, KINDS)
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("medical", "hospital_discharge"), ("community", "relapse_detected"), ("professional", "employment_ready"),
+    ("employment", "station_full"), ("medical", "relapse detected"), ("medical", ""),
+])
+def test_a_reason_that_does_not_fit_the_kind_is_invalid_input_on_reason(kind, reason):
+    with pytest.raises(InvalidInput) as refused:
+        request(kind, reason=reason)
+    assert refused.value.field == "reason"
+
+
+@pytest.mark.parametrize("kind", ["medical", "community", "professional", "employment"])
+def test_other_is_a_reason_for_every_kind_and_the_free_text_goes_in_the_note(kind):
+    referral = request(kind, reason="other", note="  家属电话联系，病房已满  ")
+    assert (referral.reason, referral.note) == ("other", "家属电话联系，病房已满")
+    [requested] = referral.collect_events()
+    assert (requested.reason, requested.note) == ("other", "家属电话联系，病房已满")
+
+
+def test_a_blank_note_is_no_note_and_a_long_one_is_refused():
+    assert request(note="   ").note is None
+    with pytest.raises(InvalidInput) as refused:
+        request(note="x" * 501)
+    assert refused.value.field == "note"
+
+
+def test_declining_and_cancelling_keep_their_note_apart_from_the_reason_code():
+    declined = referral_in("requested")
+    declined.decline(reason="other", note="病房已满", at=ANSWERED_AT)
+    assert (declined.outcome_reason, declined.outcome_note) == ("other", "病房已满")
+    cancelled = referral_in("accepted")
+    cancelled.cancel(reason="duplicate", note="opened twice", at=ANSWERED_AT)
+    [changed] = cancelled.collect_events()
+    assert (changed.reason, changed.note) == ("duplicate", "opened twice")
+
+
+def test_cancelling_with_an_unknown_code_is_invalid_input_and_changes_nothing():
+    referral = referral_in("requested")
+    with pytest.raises(InvalidInput) as refused:
+        referral.cancel(reason="client moved away", at=ANSWERED_AT)
+    assert refused.value.field == "reason"
+    assert referral.status == "requested" and referral.collect_events() == []
+
+
+# --- what each kind requires ----------------------------------------------------------
+
+def test_a_community_referral_needs_consent():
+    # Hospital discharge -> community platform only with the client's or guardian's consent.
+    with pytest.raises(InvalidInput) as refused:
+        request("community", consented=False)
+    assert refused.value.field == "consent"
+    assert request("community").consented is True
+
+
+def test_an_employment_referral_needs_the_wish_to_work():
+    with pytest.raises(InvalidInput) as refused:
+        request("employment", wants_work=False)
+    assert refused.value.field == "wants_work"
+
+
+def test_a_professional_referral_names_its_station_and_only_it_does():
+    with pytest.raises(InvalidInput) as refused:
+        request("professional", to_station_id=None)
+    assert refused.value.field == "to_station_id"
+    with pytest.raises(InvalidInput) as refused:
+        request("medical", to_station_id=uuid4())
+    assert refused.value.field == "to_station_id"
+
+
+# --- the deadline for an answer ---------------------------------------------------------
+
+@pytest.mark.parametrize("hours, overdue", [(23, False), (24, True), (25, True)])
+def test_an_unanswered_medical_referral_is_overdue_from_its_deadline_on_once(hours, overdue):
+    referral = referral_in("requested")
+    now = REQUESTED_AT + timedelta(hours=hours)
+    assert referral.mark_overdue(now=now) is overdue
+    events = referral.collect_events()
+    assert len(events) == int(overdue)
+    if overdue:
+        assert isinstance(events[0], Referral.Overdue)
+        assert (events[0].due_by, events[0].kind, events[0].client_id) == (referral.due_by, "medical", referral.client_id)
+        # a repeated tick raises nothing more
+        assert referral.mark_overdue(now=now + timedelta(days=1)) is False
+        assert referral.collect_events() == []
+
+
+@pytest.mark.parametrize("state", ["accepted", "completed", "declined", "cancelled"])
+def test_an_answered_referral_is_never_overdue(state):
+    referral = referral_in(state)
+    assert referral.mark_overdue(now=REQUESTED_AT + timedelta(days=30)) is False
+    assert referral.collect_events() == []
+
+
+def test_an_overdue_referral_can_still_be_answered():
+    referral = referral_in("requested")
+    referral.mark_overdue(now=REQUESTED_AT + timedelta(days=2))
+    referral.accept(at=REQUESTED_AT + timedelta(days=2))
+    assert (referral.status, referral.overdue) == ("accepted", True)
