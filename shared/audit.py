@@ -4,10 +4,13 @@
       the service's events in log order: position, time, aggregate, version, event, actor, role
   python -m shared.audit aggregate --service assessment --id UUID [--version N]
       one aggregate rebuilt from its events, as it was at version N (default: now)
+  python -m shared.audit verify [--service intake]
+      recompute each service's hash chain from its stored events and name the first record
+      that was altered, deleted, inserted or reordered (exit status 1 if any)
 
 Stores are found from the same settings the services use (JINGKANG_<SVC>_STORE, ...).
 Personal identifiers held by intake are never printed (the `applicant` is redacted).
-The hash chain, the cross-service client replay and indicators are issue 5's work."""
+The cross-service client replay and the indicators are not built yet."""
 from __future__ import annotations
 
 import argparse
@@ -15,10 +18,14 @@ import json
 from typing import Any
 from uuid import UUID
 
+from shared.chain import Finding, seals_for, verify
 from shared.settings import load_settings, store_env
 from shared.store import ServiceApplication, event_meta
 
 REDACTED = {"applicant", "guardian", "goals", "note", "notes"}  # personal data and free text
+
+
+SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 
 
 def open_store(service: str) -> ServiceApplication:
@@ -53,6 +60,21 @@ def aggregate(app: ServiceApplication, aggregate_id: UUID, version: int | None) 
     return {"type": type(state).__name__, "id": str(state.id), "version": state.version, "state": _plain(vars(state))}
 
 
+def all_notifications(app: ServiceApplication, page: int = 1000):
+    position = 0
+    while True:
+        batch = app.recorder.select_notifications(start=position, limit=page, inclusive_of_start=False)
+        if not batch:
+            return
+        yield from batch
+        position = batch[-1].id
+
+
+def verify_service(service: str) -> tuple[int, Finding | None]:
+    settings = load_settings(service)
+    return verify(all_notifications(open_store(service)), seals_for(settings.store_url).all())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.audit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,7 +87,16 @@ def main(argv: list[str] | None = None) -> None:
     p_agg.add_argument("--service", required=True)
     p_agg.add_argument("--id", type=UUID, required=True)
     p_agg.add_argument("--version", type=int)
+    p_verify = sub.add_parser("verify")
+    p_verify.add_argument("--service", choices=SERVICES)
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        failed = False
+        for service in [args.service] if args.service else SERVICES:
+            checked, finding = verify_service(service)
+            print(f"{service}: {checked} records verified" + (f"; FIRST PROBLEM: {finding}" if finding else "; chain intact"))
+            failed = failed or finding is not None
+        raise SystemExit(1 if failed else 0)
     app = open_store(args.service)
     if args.command == "log":
         for row in log(app, args.after, args.limit):

@@ -81,7 +81,7 @@ def to_cloudevent(
         "sequence": sequence,
         "data": event.model_dump(mode="json"),
     }
-    for key in ("traceparent", "correlationid", "causationid"):
+    for key in ("traceparent", "correlationid", "causationid", "chainhash"):
         if meta and meta.get(key):
             ce[key] = meta[key]
     return ce

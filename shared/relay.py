@@ -17,6 +17,7 @@ from eventsourcing.persistence import Tracking
 from kafka import KafkaProducer
 from opentelemetry import trace
 
+from shared.chain import MemorySeals, Seals, Sealer, seals_for
 from shared.contract import PublicEvent
 from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
 from shared.envelope import CONTENT_TYPE, encode, event_id, to_cloudevent
@@ -42,8 +43,10 @@ def make_producer(bootstrap: str) -> KafkaProducer:
 
 
 class OutboxRelay:
-    def __init__(self, app: ServiceApplication, service: str, to_public: ToPublic, producer: KafkaProducer, *, batch_size: int = 500):
+    def __init__(self, app: ServiceApplication, service: str, to_public: ToPublic, producer: KafkaProducer, *,
+                 batch_size: int = 500, seals: Seals | None = None):
         self.app = app
+        self.sealer = Sealer(seals or MemorySeals())
         self.service = service
         self.topic = f"jingkang.{service}.v1"
         self.to_public = to_public
@@ -63,10 +66,25 @@ class OutboxRelay:
         notifications = self.app.recorder.select_notifications(start=start, limit=self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
+        try:
+            futures = self._send(notifications)
+            self.producer.flush()
+            for future in futures:
+                future.get(timeout=30)  # raises if Kafka did not take it: nothing is advanced
+        except Exception:
+            self.sealer.reset()
+            raise
+        self.sealer.commit()  # seals first: a crash before the position only repeats them
+        self.app.recorder.insert_tracking(Tracking(POSITION, notifications[-1].id))
+        RELAY_PUBLISHED.labels(self.service).inc(len(notifications))
+        return len(notifications)
+
+    def _send(self, notifications) -> list:
         futures = []
         for notification in notifications:
+            chainhash = self.sealer.seal(notification)
             domain_event = self.app.mapper.to_domain_event(notification)
-            meta = event_meta(domain_event)
+            meta = {**event_meta(domain_event), "chainhash": chainhash.hex()}
             for public in self.to_public(domain_event):
                 ce = to_cloudevent(
                     public,
@@ -80,12 +98,7 @@ class OutboxRelay:
                 ):
                     headers = [("content-type", CONTENT_TYPE.encode()), ("ce_type", ce["type"].encode()), *inject_headers()]
                     futures.append(self.producer.send(self.topic, key=public.subject.encode(), value=encode(ce), headers=headers))
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=30)  # raises if Kafka did not take it: the position is not advanced
-        self.app.recorder.insert_tracking(Tracking(POSITION, notifications[-1].id))
-        RELAY_PUBLISHED.labels(self.service).inc(len(notifications))
-        return len(notifications)
+        return futures
 
     def run(self, stop: threading.Event, wait_for_events: Callable[[float], None]) -> None:
         log.info("relay for %s starting at position %d", self.topic, self.published_position())
@@ -129,4 +142,4 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
 def relay_for(settings, app: ServiceApplication, to_public: ToPublic, producer: KafkaProducer | None = None) -> OutboxRelay:
     """The relay of settings.service over `app`'s notification log."""
     return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap),
-                       batch_size=settings.relay_batch_size)
+                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url))

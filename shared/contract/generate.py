@@ -41,6 +41,8 @@ def cloudevent_schema(cls: type[PublicEvent]) -> dict[str, Any]:
             "traceparent": {"type": "string", "pattern": TRACEPARENT},
             "correlationid": {"type": "string"},
             "causationid": {"type": "string"},
+            "chainhash": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                          "description": "hash chain of the service's event log up to `sequence` (tamper evidence)"},
             "data": data,
         },
         "additionalProperties": False,

@@ -19,8 +19,7 @@ from fastapi.testclient import TestClient
 
 from services.referral.api import create_app
 from services.referral.application import Referrals, create_application
-from services.referral.consumers import create_consumer
-from services.referral.contracts import to_public
+from services.referral.contracts import handlers, to_public
 from services.referral.domain import DistrictPlacement, Referral
 from shared.clock import FixedClock
 from shared.consumer import EventConsumer
@@ -60,12 +59,7 @@ def app(settings, clock) -> Referrals:
 
 @pytest.fixture
 def consumer(app) -> EventConsumer:
-    return EventConsumer(app, "referral", create_consumer_handlers(app), attempts=5, sleep=lambda _: None)
-
-
-def create_consumer_handlers(app):
-    from services.referral.contracts import handlers
-    return handlers(app)
+    return EventConsumer(app, "referral", handlers(app), attempts=5, sleep=lambda _: None)
 
 
 @pytest.fixture
@@ -351,7 +345,7 @@ def test_concurrent_consumers_never_place_a_client_twice_or_overfill_a_station(s
 
     monkeypatch.setattr(app, "_district", slow_read)
     monkeypatch.setattr(app, "save", save)
-    consumers = [EventConsumer(app, "referral", create_consumer_handlers(app), attempts=20, sleep=lambda _: None)
+    consumers = [EventConsumer(app, "referral", handlers(app), attempts=20, sleep=lambda _: None)
                  for _ in range(2)]
     clients = [[uuid.uuid4() for _ in range(15)] for _ in range(2)]
     start = threading.Barrier(2)
