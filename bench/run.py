@@ -155,7 +155,7 @@ def bench_relay(n: int) -> dict:
     for notification in app.recorder.select_notifications(start=1, limit=n):
         domain_event = app.mapper.to_domain_event(notification)
         for public in to_public(domain_event):
-            ce = to_cloudevent(public, id=event_id("bench", notification.originator_id, 1, public.NAME),
+            ce = to_cloudevent(public, id=event_id("bench", notification.originator_id, 1, public),
                                time=domain_event.timestamp, sequence=notification.id)
             messages.append((public.subject.encode(), encode(ce)))
     producer = KafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5,

@@ -52,8 +52,9 @@ class CloudEvent:
         return self.attributes.get(name, default)
 
 
-def event_id(service: str, originator_id: Any, originator_version: int, name: str) -> str:
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{service}/{originator_id}/{originator_version}/{name}"))
+def event_id(service: str, originator_id: Any, originator_version: int, public: PublicEvent) -> str:
+    """Stable id of one public form (type and version) of one stored event."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{service}/{originator_id}/{originator_version}/{event_type(type(public))}"))
 
 
 def schema_url(cls: type[PublicEvent]) -> str:

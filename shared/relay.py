@@ -88,7 +88,7 @@ class OutboxRelay:
             for public in self.to_public(domain_event):
                 ce = to_cloudevent(
                     public,
-                    id=event_id(self.service, notification.originator_id, notification.originator_version, public.NAME),
+                    id=event_id(self.service, notification.originator_id, notification.originator_version, public),
                     time=domain_event.timestamp,
                     sequence=notification.id,
                     meta=meta,

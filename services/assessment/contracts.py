@@ -13,7 +13,7 @@ from services.assessment.domain import ClientRecord
 from shared.consumer import Handler
 from shared.contract import PublicEvent, event_type
 from shared.contract.assessment import (
-    AssessmentCompleted, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.intake import ClientExited, ClientRegistered, ClientRelocated
@@ -23,11 +23,11 @@ from shared.envelope import CloudEvent
 def to_public(domain_event: Any) -> Iterable[PublicEvent]:
     e = domain_event
     if isinstance(e, ClientRecord.AssessmentCompleted):
-        yield AssessmentCompleted(
-            client_id=e.originator_id, assessment_id=e.assessment_id, kind=e.kind, stability=e.stability,
-            risk_level=e.risk_level, willing=e.willing, service_category=e.service_category,
-            medical_referral_needed=e.medical_referral_needed, assessed_on=e.assessed_on,
-        )
+        v1 = dict(client_id=e.originator_id, assessment_id=e.assessment_id, kind=e.kind, stability=e.stability,
+                  risk_level=e.risk_level, willing=e.willing, service_category=e.service_category,
+                  medical_referral_needed=e.medical_referral_needed, assessed_on=e.assessed_on)
+        yield AssessmentCompleted(**v1)  # v1 stays published until its subscribers have moved to v2
+        yield AssessmentCompletedV2(**v1, functional_score=e.functional_score)
     elif isinstance(e, ClientRecord.Classified):
         yield ClientClassified(client_id=e.originator_id, service_category=e.service_category,
                                medical_referral_needed=e.medical_referral_needed, previous_category=e.previous_category)

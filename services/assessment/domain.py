@@ -413,3 +413,15 @@ class ClientRecord(Aggregate):
     @event("ContactDue")
     def _contact_due(self, due_on: date, cadence_days: int, next_due_on: date) -> None:
         self.contact_due_on = next_due_on
+
+
+def _upcast_assessment_completed_v1_v2(state: dict) -> None:
+    """Assessments stored before functional scores and due dates were recorded (class
+    version 1) replay as version 2 with those fields empty."""
+    for key in ("functional_score", "reassessment_due_on", "reassessment_overdue_on", "contact_due_on",
+                "contact_cadence_days"):
+        state.setdefault(key, None)
+
+
+ClientRecord.AssessmentCompleted.class_version = 2
+ClientRecord.AssessmentCompleted.upcast_v1_v2 = staticmethod(_upcast_assessment_completed_v1_v2)

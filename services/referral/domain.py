@@ -106,7 +106,8 @@ class Referral(Aggregate):
         self.client_id = client_id
         self.kind = kind
         self.reason = reason
-        self.note = note
+        # Free text, under one name that the audit CLI redacts (shared.audit.REDACTED).
+        self.notes: dict[str, str | None] = {"request": note, "outcome": None}
         self.requested_at = requested_at
         self.due_by = due_by
         self.cause_event_id = cause_event_id
@@ -115,8 +116,15 @@ class Referral(Aggregate):
         self.wants_work = wants_work
         self.status = "requested"
         self.outcome_reason: str | None = None
-        self.outcome_note: str | None = None
         self.overdue = False
+
+    @property
+    def note(self) -> str | None:
+        return self.notes["request"]
+
+    @property
+    def outcome_note(self) -> str | None:
+        return self.notes["outcome"]
 
     @classmethod
     def request(cls, *, client_id: UUID, kind: str, reason: str, now: datetime, note: str | None = None,
@@ -187,7 +195,7 @@ class Referral(Aggregate):
                kind: str) -> None:
         self.status = status
         self.outcome_reason = reason
-        self.outcome_note = note
+        self.notes = {**self.notes, "outcome": note}
 
     def mark_overdue(self, *, now: datetime) -> bool:
         """Raise the alarm once if still unanswered at its deadline. False if nothing to do

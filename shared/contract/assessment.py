@@ -27,6 +27,16 @@ class AssessmentCompleted(PublicEvent):
     assessed_on: date
 
 
+class AssessmentCompletedV2(AssessmentCompleted):
+    """v2 adds the functional score (personal and social performance, 0-100). Published
+    beside v1 while v1 subscribers migrate; assessments stored before scores were kept
+    are upcast with `functional_score: null`."""
+
+    NAME = "AssessmentCompleted"
+    VERSION = 2
+    functional_score: int | None = Field(ge=0, le=100)
+
+
 class ClientClassified(PublicEvent):
     SERVICE = "assessment"
     NAME = "ClientClassified"

@@ -14,6 +14,7 @@ from shared.envelope import schema_url
 HERE = Path(__file__).resolve().parent
 SCHEMA_DIR = HERE / "schemas"
 ASYNCAPI = HERE / "asyncapi.json"
+LOCK = HERE / "compatibility.lock.json"
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
@@ -87,6 +88,52 @@ def render() -> dict[Path, str]:
     files = {SCHEMA_DIR / f"{t}.json": cloudevent_schema(cls) for t, cls in sorted(REGISTRY.items())}
     files[ASYNCAPI] = asyncapi()
     return {path: json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n" for path, doc in files.items()}
+
+
+def _signature(schema: dict, defs: dict) -> object:
+    """A property's schema without prose, with references resolved: what a reader relies on."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _signature(defs[schema["$ref"].split("/")[-1]], defs)
+        return {k: _signature(v, defs) for k, v in sorted(schema.items()) if k not in ("title", "description")}
+    if isinstance(schema, list):
+        return [_signature(v, defs) for v in schema]
+    return schema
+
+
+def shape(cls: type[PublicEvent]) -> dict:
+    data = cls.model_json_schema(mode="serialization")
+    defs = data.get("$defs", {})
+    return {"required": sorted(data.get("required", [])),
+            "properties": {name: _signature(prop, defs) for name, prop in sorted(data["properties"].items())}}
+
+
+def incompatibilities(locked: dict) -> list[str]:
+    """What breaks a published version: a removed type or field, a retyped field, a new
+    required field. Adding an optional field or a new version is fine."""
+    problems = []
+    for t, old in sorted(locked.items()):
+        cls = REGISTRY.get(t)
+        if cls is None:
+            problems.append(f"{t}: published type removed")
+            continue
+        new = shape(cls)
+        for name, signature in old["properties"].items():
+            if name not in new["properties"]:
+                problems.append(f"{t}: field {name} removed")
+            elif new["properties"][name] != signature:
+                problems.append(f"{t}: field {name} changed type")
+        for name in sorted(set(new["required"]) - set(old["required"])):
+            problems.append(f"{t}: field {name} is newly required")
+    return problems
+
+
+def update_lock() -> None:
+    """Record the shape of every newly published type; never rewrite a recorded one."""
+    locked = json.loads(LOCK.read_text()) if LOCK.exists() else {}
+    for t, cls in sorted(REGISTRY.items()):
+        locked.setdefault(t, shape(cls))
+    LOCK.write_text(json.dumps(locked, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def write() -> list[Path]:

@@ -13,14 +13,14 @@ from jsonschema import Draft202012Validator
 
 from shared.contract import REGISTRY, event_type
 from shared.contract.assessment import (
-    AssessmentCompleted, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.funding import (
     BudgetExceededRejected, FundingShare, PurchaseContractPaid, PurchaseContractSigned, SessionAccrued,
     SettlementApproved, SubsidyGranted,
 )
-from shared.contract.generate import SCHEMA_DIR, render
+from shared.contract.generate import LOCK, SCHEMA_DIR, incompatibilities, render
 from shared.contract.intake import (
     ApplicationSubmitted, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded, ConsentScope,
     ConsentWithdrawn, DeadlineBreached,
@@ -42,6 +42,9 @@ EXAMPLES = [
                      registered_on=date(2026, 3, 2), free_service_eligible=True, hardship_categories=["marginal"], consent=SCOPE),
     AssessmentCompleted(client_id=CLIENT, assessment_id=OTHER, kind="baseline", stability="basically_stable", risk_level=2,
                         willing=True, service_category="community_rehab", medical_referral_needed=False, assessed_on=date(2026, 3, 3)),
+    AssessmentCompletedV2(client_id=CLIENT, assessment_id=OTHER, kind="process", stability="stable", risk_level=0,
+                          willing=True, service_category="community_rehab", medical_referral_needed=False,
+                          assessed_on=date(2026, 6, 1), functional_score=71),
     ClientClassified(client_id=CLIENT, service_category="dynamic_care", medical_referral_needed=True, previous_category="community_rehab"),
     RelapseDetected(client_id=CLIENT, detected_at=AT, stability="unstable", risk_level=4),
     TransferRequested(client_id=CLIENT, referral_id=OTHER, kind="professional", reason="station_full", requested_at=AT, due_by=AT,
@@ -138,3 +141,36 @@ def test_no_schema_has_room_for_a_personal_identifier():
 
     for t in REGISTRY:
         assert not PERSONAL & set(property_names(schema_for(t))), t
+
+
+def test_no_published_event_changed_incompatibly():
+    locked = json.loads(LOCK.read_text())
+    assert incompatibilities(locked) == []
+    assert set(locked) == set(REGISTRY), "run `make schemas` to record newly published types"
+
+
+def test_the_compatibility_check_catches_removed_retyped_and_newly_required_fields():
+    t = "jingkang.intake.ClientRegistered.v1"
+    locked = json.loads(LOCK.read_text())
+    removed = {t: {**locked[t], "properties": {**locked[t]["properties"], "guardian_code": {"type": "string"}}}}
+    retyped = {t: {**locked[t], "properties": {**locked[t]["properties"], "registered_on": {"type": "integer"}}}}
+    newly_required = {t: {**locked[t], "required": [f for f in locked[t]["required"] if f != "street_code"]}}
+    assert incompatibilities(removed) == [f"{t}: field guardian_code removed"]
+    assert incompatibilities(retyped) == [f"{t}: field registered_on changed type"]
+    assert incompatibilities(newly_required) == [f"{t}: field street_code is newly required"]
+
+
+def test_v1_and_v2_of_assessment_completed_are_both_published_with_distinct_ids():
+    from services.assessment.contracts import to_public
+    from services.assessment.domain import ClientRecord, Rules
+    from shared.envelope import event_id
+
+    record = ClientRecord(client_id=CLIENT, district_code="110105", street_code="110105001", registered_on=date(2026, 3, 1))
+    record.complete_assessment(kind="baseline", stability="stable", risk_level=1, willing=True, functional_score=70,
+                               assessor="staff-1", assessed_on=date(2026, 3, 2), today=date(2026, 3, 2), now=AT,
+                               rules=Rules())
+    completed = next(e for e in record.collect_events() if isinstance(e, ClientRecord.AssessmentCompleted))
+    forms = list(to_public(completed))
+    assert [(type(f).NAME, type(f).VERSION) for f in forms] == [("AssessmentCompleted", 1), ("AssessmentCompleted", 2)]
+    assert forms[1].functional_score == 70 and "functional_score" not in forms[0].model_dump()
+    assert len({event_id("assessment", CLIENT, 2, f) for f in forms}) == 2

@@ -54,9 +54,10 @@ def test_a_relapse_travels_from_assessment_to_a_medical_referral_and_a_notificat
     assert [(n["kind"], n["status"]) for n in notifications] == [("transfer_requested", "sent")]
 
     # The same story is on Kafka, in order for this client, with no personal identifiers.
-    assessment_events = read_topic(system["kafka"], "jingkang.assessment.v1", lambda ce: ce["subject"] == client_id, 5)
-    assert [ce["type"].split(".")[2] for _, ce in assessment_events] == [
-        "AssessmentCompleted", "ClientClassified", "AssessmentCompleted", "ClientClassified", "RelapseDetected"]
+    assessment_events = read_topic(system["kafka"], "jingkang.assessment.v1", lambda ce: ce["subject"] == client_id, 7)
+    assert [ce["type"].split(".", 2)[2] for _, ce in assessment_events] == [
+        "AssessmentCompleted.v1", "AssessmentCompleted.v2", "ClientClassified.v1",
+        "AssessmentCompleted.v1", "AssessmentCompleted.v2", "ClientClassified.v1", "RelapseDetected.v1"]
     (registered,) = [ce for _, ce in read_topic(system["kafka"], "jingkang.intake.v1",
                                                  lambda ce: ce["subject"] == client_id, 1)]
     assert registered["type"] == "jingkang.intake.ClientRegistered.v1"

@@ -445,7 +445,6 @@ def test_after_90_days_referrals_are_refused_until_reverification_is_recorded(ap
     app.run_deadlines()
     assert placement(http, client)["status"] == "needs_reverification"
     # Then a professional referral for them is refused with 409, storing nothing
-    before = stored(app)
     other = station(http, streets=[S2], capacity=1)
     before = stored(app)
     refused = http.post("/v1/referrals", json={"client_id": str(client), "kind": "professional",
@@ -653,17 +652,16 @@ def test_a_community_referral_needs_the_consent_flag(app, http):
 def test_an_employment_referral_needs_readiness_the_wish_to_work_and_consent_to_share(app, http, kafka):
     ready = kafka.join()
     body = {"client_id": str(ready), "kind": "employment", "reason": "employment_ready", "wants_work": True}
+    unstable = kafka.join()
+    kafka.classify(unstable, "dynamic_care")  # the latest assessment: not ready
     before = stored(app)
     assert_error(http.post("/v1/referrals", json={**body, "wants_work": False}), 422, "wants_work")
-    # not ready: the latest classification is dynamic_care
-    unstable = kafka.join()
-    kafka.classify(unstable, "dynamic_care")
-    before = stored(app)
     refused = http.post("/v1/referrals", json={**body, "client_id": str(unstable)})
     assert_error(refused, 409)
     assert "ready" in refused.json()["detail"]
     # unknown to referral: no assessment says ready
     assert_error(http.post("/v1/referrals", json={**body, "client_id": str(uuid.uuid4())}), 409)
+    assert stored(app) == before
     # consent to share with employment services withdrawn
     kafka.deliver(ConsentWithdrawn(client_id=ready, consent=ConsentScope(
         rehabilitation_services=True, share_with_health=True, share_with_disability_and_employment=False),
@@ -700,6 +698,10 @@ def test_notes_never_reach_a_public_event(app, http, kafka):
     http.post(f"/v1/referrals/{referral_id}/cancel", json={"reason": "other", "note": "张三 duplicate"})
     published = " ".join(e.model_dump_json() for e in public_events(app))
     assert "张三" not in published and "1380000" not in published
+    # nor an auditor's replay of the referral (shared.audit redacts `notes`)
+    from shared.audit import aggregate
+    replayed = aggregate(app, uuid.UUID(referral_id), version=None)
+    assert replayed["state"]["notes"] == "<redacted>" and "张三" not in str(replayed)
     assert_error(http.post("/v1/referrals", json={"client_id": str(client), "kind": "community", "reason": "other",
                                                    "consent": True, "note": "x" * 501}), 422, "note")
 
