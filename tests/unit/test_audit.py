@@ -7,7 +7,7 @@ from datetime import date
 
 from services.intake.application import create_application as create_intake
 from services.referral.application import create_application as create_referrals
-from shared.audit import aggregate, log
+from shared.audit import aggregate, client_history, log
 from shared.settings import load_settings
 from shared.store import command_context
 from tests.support import applicant
@@ -16,7 +16,7 @@ from tests.support import applicant
 def test_log_names_the_actor_and_an_aggregate_replays_at_an_earlier_version():
     referrals = create_referrals(load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://"}))
     with command_context(actor="doctor-17", role="hospital"):
-        referral_id = referrals.request_referral(client_id=uuid.uuid4(), kind="medical", reason="relapse")
+        referral_id = referrals.request_referral(client_id=uuid.uuid4(), kind="medical", reason="relapse_detected")
     with command_context(actor="nurse-3", role="hospital"):
         referrals.accept_referral(referral_id)
 
@@ -38,3 +38,49 @@ def test_intake_replay_redacts_the_applicant():
     replayed = aggregate(intake, application_id, version=None)
     assert replayed["state"]["applicant"] == "<redacted>"
     assert person["id_number"] not in str(replayed)
+
+
+def test_a_client_case_replays_across_services_in_time_order_and_as_of_a_moment():
+    import time
+    from datetime import datetime, timezone
+
+    from services.assessment.application import create_application as create_assessments
+    from shared.clock import FixedClock
+
+    clock = FixedClock(datetime(2026, 3, 2, 1, tzinfo=timezone.utc))
+    intake = create_intake(load_settings("intake", {"JINGKANG_INTAKE_STORE": "memory://"}), clock=clock)
+    assessments = create_assessments(load_settings("assessment", {"JINGKANG_ASSESSMENT_STORE": "memory://"}), clock=clock)
+    referrals = create_referrals(load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://"}), clock=clock)
+    person = applicant()
+    person["birth_date"] = date.fromisoformat(person["birth_date"])
+    with command_context(actor="worker-1", role="station_worker"):
+        application_id = intake.submit_application(source="self", applicant=person, district_code="110105",
+                                                   street_code="110105001", hardship_categories=[])
+        intake.record_consent(application_id, signed_by="self", scope={
+            "rehabilitation_services": True, "share_with_health": True, "share_with_disability_and_employment": False})
+        client_id = intake.register_client(application_id)
+    assessments.open_record(client_id=client_id, district_code="110105", street_code="110105001", registered_on=clock.today())
+    # "As of" is when the store recorded a fact (wall-clock event timestamps), not a business date.
+    time.sleep(0.01)
+    before_relapse = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    referrals.open_medical_referral(client_id=client_id, cause_event_id="relapse-1")
+    other = uuid.uuid4()
+    referrals.open_medical_referral(client_id=other, cause_event_id="relapse-2")  # someone else: not in the case
+
+    apps = {"intake": intake, "assessment": assessments, "referral": referrals}
+    whole = client_history(apps, client_id)
+    times = [row["time"] for row in whole["events"]]
+    assert times == sorted(times)
+    kinds = [(row["service"], row["event"]) for row in whole["events"]]
+    assert ("intake", "Application.Submitted") in kinds  # the application, related through the client
+    assert ("intake", "Client.Registered") in kinds and ("referral", "Referral.Requested") in kinds
+    assert str(other) not in str(whole)
+    assert person["id_number"] not in str(whole)
+
+    then = client_history(apps, client_id, as_of=before_relapse)
+    assert ("referral", "Referral.Requested") not in [(r["service"], r["event"]) for r in then["events"]]
+    assert then["believed"]["referral"] == {} or all(
+        v["state"].get("referral_ids") == [] for v in then["believed"]["referral"].values())
+    application = then["believed"]["intake"][str(application_id)]
+    assert application["state"]["applicant"] == "<redacted>" and application["state"]["client_id"] == str(client_id)
