@@ -14,6 +14,8 @@ Shared:
   JINGKANG_ENV           development (default) or production
   JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
   JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
+  JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  bearer-token verification (shared/auth.py); without a
+                         key outside production, authorisation is off
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
   JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
@@ -50,6 +52,8 @@ class ServiceSettings:
     clock_file: str | None = None
     tick_seconds: float = 30.0
     metrics_port: int | None = None
+    jwt_key: str | None = None
+    jwt_issuer: str = "jingkang-dev"
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -84,11 +88,15 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),
         metrics_port=int(env[prefix + "METRICS_PORT"]) if env.get(prefix + "METRICS_PORT") else None,
+        jwt_key=env.get("JINGKANG_JWT_KEY") or None,
+        jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
         raise SettingsError(f"{prefix}STORE must be a PostgreSQL URL in production")
+    if production and not settings.jwt_key and service != "auth":
+        raise SettingsError("JINGKANG_JWT_KEY is required in production: every request must be authorised")
     return settings
 
 

@@ -107,7 +107,7 @@ def test_concurrent_conflicting_commands_one_wins_the_others_get_409(pg_store_ur
     # Two API processes over one store: each has its own application and cache.
     apis = [TestClient(create_app(settings, create_application(settings))) for _ in range(2)]
     referral_id = create_application(settings).request_referral(
-        client_id=uuid.uuid4(), kind="professional", reason="station_full")
+        client_id=uuid.uuid4(), kind="medical", reason="relapse_detected")
     start = threading.Barrier(8)
     statuses = []
 

@@ -17,7 +17,7 @@ from services.assessment.contracts import to_public
 from shared.clock import FixedClock
 from shared.consumer import EventConsumer
 from shared.contract.assessment import (
-    AssessmentCompleted, ClientClassified, RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
+    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.intake import ClientExited, ClientRegistered, ClientRelocated, ConsentScope
 from shared.envelope import encode, to_cloudevent
@@ -120,9 +120,10 @@ def test_a_client_learned_from_intake_is_assessed_and_classified(api, assessment
         ("process", 4, clock.today().isoformat()),
     ]
     assert [a["assessment_id"] for a in record["assessments"]][0] == body["assessment_id"]
-    # And the public events say the same
+    # And the public events say the same (each assessment in v1 and v2 while v1 is still published)
     assert [type(e) for e in public_events(assessments)] == [
-        AssessmentCompleted, ClientClassified, AssessmentCompleted, ClientClassified, RelapseDetected]
+        AssessmentCompleted, AssessmentCompletedV2, ClientClassified,
+        AssessmentCompleted, AssessmentCompletedV2, ClientClassified, RelapseDetected]
 
 
 @pytest.mark.parametrize("overrides, field", [

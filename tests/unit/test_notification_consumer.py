@@ -39,7 +39,7 @@ def consumer_for(app: Notifications) -> EventConsumer:
 
 def transfer_requested(client_id: uuid.UUID, kind: str = "medical") -> tuple[str, bytes]:
     now = FixedClock().now()
-    event = TransferRequested(client_id=client_id, referral_id=uuid.uuid4(), kind=kind, reason="relapse detected",
+    event = TransferRequested(client_id=client_id, referral_id=uuid.uuid4(), kind=kind, reason="relapse_detected",
                               requested_at=now, due_by=now + timedelta(days=1))
     ce_id = str(uuid.uuid4())
     return ce_id, encode(to_cloudevent(event, id=ce_id, time=now, sequence=7))

@@ -21,7 +21,7 @@ from services.intake.application import Intake
 from services.intake.application import create_application as create_intake
 from services.intake.contracts import to_public as intake_public
 from shared.clock import FixedClock
-from shared.contract.assessment import AssessmentCompleted, ClientClassified, RelapseDetected
+from shared.contract.assessment import AssessmentCompleted, AssessmentCompletedV2, ClientClassified, RelapseDetected
 from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded
 from shared.errors import Conflict, InvalidInput
 from shared.settings import load_settings
@@ -200,7 +200,8 @@ class AssessmentScenario(StoreScenario):
         relapses = [p for p in public if isinstance(p, RelapseDetected)]
         assert [(r.stability, r.risk_level, r.detected_at) for r in relapses] == [
             ("unstable", 1, FixedClock().advance(days=90)), ("stable", 3, self.clock.now())]
-        assert sum(isinstance(p, AssessmentCompleted) for p in public) == 5
+        assert sum(type(p) is AssessmentCompleted for p in public) == 5  # v1, and v2 beside it
+        assert sum(type(p) is AssessmentCompletedV2 for p in public) == 5
         assert sum(isinstance(p, ClientClassified) for p in public) == 4
 
     def test_a_process_assessment_before_the_baseline_changes_nothing(self):

@@ -1,0 +1,123 @@
+"""Who may do what: bearer tokens (JWT) with a role and a district scope.
+
+Roles: station_worker, district_admin, hospital, funding_officer, auditor, integration.
+Claims: `sub` (the actor, a staff or system id — never a name), `role`, `districts`
+(county codes the holder acts for; ["*"] for city-wide), `iss`, `exp`.
+
+Settings (read by shared.settings): JINGKANG_JWT_KEY (HS256 secret; required in
+production), JINGKANG_JWT_ISSUER (default "jingkang-dev"). Without a key outside
+production, authorisation is off (unit tests); `make up` generates a development key
+and `python -m shared.auth token --role station_worker --district 110105 --sub w-1`
+prints a token for it.
+
+Each route declares who may call it with `Depends(allow(...))`; a route keyed by a
+client or contract checks the district of what it loaded with `check_district`.
+401 without a valid token, 403 outside the role or the district; the actor and role of
+the token are recorded in every event the request causes."""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import jwt
+from fastapi import HTTPException, Request
+
+from shared.store import _current
+
+ROLES = ("station_worker", "district_admin", "hospital", "funding_officer", "auditor", "integration")
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    role: str
+    districts: tuple[str, ...]
+
+    def covers(self, district_code: str | None) -> bool:
+        return "*" in self.districts or (district_code is not None and district_code in self.districts)
+
+
+ANONYMOUS = Principal("anonymous", "unknown", ())
+
+
+class Authority:
+    """Verifies tokens for one service process (None key: authorisation off)."""
+
+    def __init__(self, key: str | None, issuer: str = "jingkang-dev"):
+        self.key = key
+        self.issuer = issuer
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.key)
+
+    def principal(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            claims = jwt.decode(authorization[7:].strip(), self.key, algorithms=[ALGORITHM], issuer=self.issuer,
+                                options={"require": ["sub", "role", "exp", "iss"]})
+        except jwt.PyJWTError as e:
+            raise HTTPException(401, f"invalid token: {e}", headers={"WWW-Authenticate": "Bearer"}) from None
+        if claims["role"] not in ROLES:
+            raise HTTPException(401, f"invalid token: unknown role {claims['role']!r}")
+        return Principal(str(claims["sub"])[:64], claims["role"], tuple(claims.get("districts", [])))
+
+    def issue(self, *, sub: str, role: str, districts: list[str], ttl_seconds: int = 8 * 3600) -> str:
+        now = int(time.time())
+        return jwt.encode({"sub": sub, "role": role, "districts": districts, "iss": self.issuer, "iat": now,
+                           "exp": now + ttl_seconds}, self.key, algorithm=ALGORITHM)
+
+
+def allow(authority: Authority, *roles: str, district: Callable[[Request], str | None] | None = None):
+    """FastAPI dependency: the caller holds one of `roles` (and, when `district` finds one
+    in the request, acts for that district). Returns the Principal."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(request: Request) -> Principal:
+        if not authority.enabled:
+            return ANONYMOUS
+        principal = authority.principal(request.headers.get("authorization"))
+        if principal.role not in roles:
+            raise HTTPException(403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}")
+        if district is not None:
+            code = district(request) if not callable(getattr(district, "__await__", None)) else None
+            if code is not None and not principal.covers(code):
+                raise HTTPException(403, f"outside your districts ({code})")
+        ctx = _current.get()
+        if ctx is not None:  # the events this request causes name the token's holder
+            ctx.actor, ctx.role = principal.actor, principal.role
+        return principal
+
+    return dependency
+
+
+def check_district(principal: Principal, district_code: str | None) -> None:
+    """For routes that learn the district only from what they loaded."""
+    if principal is not ANONYMOUS and not principal.covers(district_code):
+        raise HTTPException(403, "outside your districts")
+
+
+def main() -> None:
+    from shared.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m shared.auth", description="Issue a development token.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token")
+    token.add_argument("--sub", required=True, help="staff or system id (not a name)")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--district", action="append", default=[], help="county code; repeat; * for all")
+    args = parser.parse_args()
+    settings = load_settings("auth")
+    if settings.production or not settings.jwt_key:
+        raise SystemExit("development tokens need JINGKANG_JWT_KEY and a non-production environment")
+    print(Authority(settings.jwt_key, settings.jwt_issuer).issue(sub=args.sub, role=args.role, districts=args.district))
+
+
+if __name__ == "__main__":
+    main()
