@@ -133,6 +133,17 @@ def consumer_for(settings, app: ServiceApplication, handlers: Mapping[str, Handl
                          backoff_seconds=settings.consumer_backoff_seconds)
 
 
+def _ticker(timer: Callable[[], Any]):
+    # A function of no arguments: faust passes the app to timers that take one.
+    async def tick() -> None:
+        try:
+            await asyncio.to_thread(timer)
+        except Exception:  # a failed tick is retried at the next one
+            log.exception("timer %s failed", getattr(timer, "__name__", timer))
+
+    return tick
+
+
 def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: Sequence[Callable[[], Any]] = ()):
     """A faust app (consumer group settings.consumer_group) with one agent over `topics`,
     and `timers` run every settings.tick_seconds on the group's leader only (deadlines)."""
@@ -157,13 +168,7 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: S
     )
     setup_opentelemetry(app)
     for timer in timers:
-        async def tick(timer=timer) -> None:
-            try:
-                await asyncio.to_thread(timer)
-            except Exception:  # a failed tick is retried at the next one
-                log.exception("timer %s failed", getattr(timer, "__name__", timer))
-
-        app.timer(settings.tick_seconds, on_leader=True, name=f"tick-{getattr(timer, '__name__', 'timer')}")(tick)
+        app.timer(settings.tick_seconds, on_leader=True, name=f"tick-{getattr(timer, '__name__', 'timer')}")(_ticker(timer))
     if not topics:  # a service that reacts to nothing yet still runs the same processes
         return app
     source = app.topic(*topics, key_type=bytes, value_type=bytes)

@@ -1,17 +1,22 @@
-"""notification's HTTP API (FastAPI): read-only; notifications are caused by events."""
+"""notification's HTTP API (FastAPI). Notifications are caused by events and only read
+here; district integrations register, list and deactivate webhook subscriptions and
+watch their deliveries (failing and dead letters). A secret goes in, never out."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
 from fastapi import Depends, FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
-from services.notification.domain import Notification
+from services.notification.domain import Delivery, Notification, Subscription
 from shared.api import broker_reachable, create_service_api
+from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
+
+Purpose = Literal["district_supervision", "health", "disability_employment"]
 
 
 class NotificationOut(BaseModel):
@@ -19,25 +24,88 @@ class NotificationOut(BaseModel):
     kind: str
     channel: str
     recipient: str
-    status: Literal["scheduled", "sent", "failed"]
+    status: Literal["scheduled", "sent", "failed", "cancelled"]
     scheduled_at: datetime
     sent_at: datetime | None
+    client_id: UUID | None
+    contract_id: UUID | None
+    send_on: date | None = Field(description="a reminder for a later day; null: sent at once")
+    due_on: date | None
 
     @classmethod
     def of(cls, n: Notification) -> "NotificationOut":
         return cls(notification_id=n.id, kind=n.kind, channel=n.channel, recipient=n.recipient, status=n.status,
-                   scheduled_at=n.scheduled_at, sent_at=n.sent_at)
+                   scheduled_at=n.scheduled_at, sent_at=n.sent_at, client_id=n.client_id, contract_id=n.contract_id,
+                   send_on=n.send_on, due_on=n.due_on)
 
 
 class NotificationList(BaseModel):
     notifications: list[NotificationOut]
 
 
+class SubscriptionIn(BaseModel):
+    district_code: str = Field(examples=["110105"])
+    event_types: list[str] = Field(examples=[["jingkang.intake.ClientRegistered.v1", "jingkang.referral.ClientPlaced.v1"]])
+    url: str = Field(examples=["https://district-110105.example/jingkang/events"])
+    secret: str = Field(description="at least 16 characters; signs every delivery; never returned")
+    purpose: Purpose
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: UUID
+    district_code: str
+    event_types: list[str]
+    url: str
+    purpose: Purpose
+    active: bool
+    registered_at: datetime
+    deactivated_at: datetime | None
+
+    @classmethod
+    def of(cls, s: Subscription) -> "SubscriptionOut":
+        return cls(subscription_id=s.id, district_code=s.district_code, event_types=s.event_types, url=s.url,
+                   purpose=s.purpose, active=s.active, registered_at=s.registered_at, deactivated_at=s.deactivated_at)
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[SubscriptionOut]
+
+
+class AttemptOut(BaseModel):
+    number: int
+    at: datetime
+    status_code: int | None
+    outcome: str
+
+
+class DeliveryOut(BaseModel):
+    delivery_id: UUID
+    subscription_id: UUID
+    event_id: str
+    event_type: str
+    subject: UUID
+    status: Literal["pending", "failed", "delivered", "dead", "cancelled"]
+    attempts: list[AttemptOut]
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, d: Delivery) -> "DeliveryOut":
+        return cls(delivery_id=d.id, subscription_id=d.subscription_id, event_id=d.event_id, event_type=d.event_type,
+                   subject=d.subject_id, status=d.status, attempts=[AttemptOut(**a) for a in d.attempts],
+                   next_attempt_at=d.next_attempt_at, delivered_at=d.delivered_at, reason=d.reason)
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]
+
+
 def create_app(settings: ServiceSettings, notifications: Notifications | None = None) -> FastAPI:
     notifications = notifications or create_application(settings)
     api = create_service_api(
         "Jingkang notification",
-        "Reminders and their delivery through channels (log in development).",
+        "Reminders and their delivery through channels; webhook subscriptions of district integrations.",
         checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
     )
 
@@ -45,12 +113,54 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
         return notifications
 
     @api.get("/v1/notifications", response_model=NotificationList, tags=["notifications"])
-    def list_notifications(client_id: UUID, notifications: Notifications = Depends(get_notifications)):
-        """A client's notifications, oldest first."""
-        return NotificationList(notifications=[NotificationOut.of(n) for n in notifications.list_for_client(client_id)])
+    def list_notifications(client_id: UUID | None = None, contract_id: UUID | None = None,
+                           notifications: Notifications = Depends(get_notifications)):
+        """A client's (or a purchase contract's) notifications, oldest first."""
+        if (client_id is None) == (contract_id is None):
+            raise InvalidInput("client_id", "give exactly one of client_id or contract_id")
+        found = notifications.list_for_client(client_id) if client_id else notifications.list_for_contract(contract_id)
+        return NotificationList(notifications=[NotificationOut.of(n) for n in found])
 
     @api.get("/v1/notifications/{notification_id}", response_model=NotificationOut, tags=["notifications"])
     def get_notification(notification_id: UUID, notifications: Notifications = Depends(get_notifications)):
         return NotificationOut.of(notifications.get_notification(notification_id))
+
+    @api.post("/v1/subscriptions", response_model=SubscriptionOut, status_code=201, tags=["subscriptions"])
+    def register_subscription(body: SubscriptionIn, notifications: Notifications = Depends(get_notifications)):
+        """Webhook deliveries of these public event types about this district's clients
+        (contracts, stations), as far as each client's consent allows the purpose."""
+        return SubscriptionOut.of(notifications.register_subscription(
+            district_code=body.district_code, event_types=body.event_types, url=body.url, secret=body.secret,
+            purpose=body.purpose))
+
+    @api.get("/v1/subscriptions", response_model=SubscriptionList, tags=["subscriptions"])
+    def list_subscriptions(district: str, notifications: Notifications = Depends(get_notifications)):
+        return SubscriptionList(subscriptions=[SubscriptionOut.of(s) for s in notifications.list_subscriptions(district)])
+
+    @api.get("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["subscriptions"])
+    def get_subscription(subscription_id: UUID, notifications: Notifications = Depends(get_notifications)):
+        return SubscriptionOut.of(notifications.get_subscription(subscription_id))
+
+    @api.delete("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["subscriptions"])
+    def deactivate_subscription(subscription_id: UUID, notifications: Notifications = Depends(get_notifications)):
+        """Deactivates (history stays): no new deliveries; pending ones are cancelled. 409 if already inactive."""
+        return SubscriptionOut.of(notifications.deactivate_subscription(subscription_id))
+
+    @api.get("/v1/subscriptions/{subscription_id}/deliveries", response_model=DeliveryList, tags=["subscriptions"])
+    def subscription_deliveries(subscription_id: UUID, status: Literal["failed", "dead"],
+                                notifications: Notifications = Depends(get_notifications)):
+        """This subscription's deliveries that are failing (a retry is scheduled) or dead letters."""
+        return DeliveryList(deliveries=[DeliveryOut.of(d) for d in notifications.list_deliveries(status, subscription_id)])
+
+    @api.get("/v1/deliveries", response_model=DeliveryList, tags=["subscriptions"])
+    def list_deliveries(status: Literal["failed", "dead"], subscription_id: UUID | None = None,
+                        notifications: Notifications = Depends(get_notifications)):
+        """Deliveries failing now (a retry is scheduled) or given up (dead letters), oldest first."""
+        return DeliveryList(deliveries=[DeliveryOut.of(d) for d in notifications.list_deliveries(status, subscription_id)])
+
+    @api.get("/v1/deliveries/{delivery_id}", response_model=DeliveryOut, tags=["subscriptions"])
+    def get_delivery(delivery_id: UUID, notifications: Notifications = Depends(get_notifications)):
+        """One delivery with every attempt."""
+        return DeliveryOut.of(notifications.get_delivery(delivery_id))
 
     return api

@@ -1,13 +1,18 @@
-"""notification's faust worker: `python -m services.notification worker`. Notifies the
-receiving side of referral's TransferRequested."""
+"""notification's faust worker: `python -m services.notification worker`. Consumes all five
+public topics: reminders from intake, assessment, referral and funding events; the
+directory of where clients, contracts and stations belong and what consent allows; and
+every event a webhook subscription wants, forwarded as it came. Its timer (on the group's
+leader only) sends reminders whose day came and attempts webhook deliveries that are due,
+so a slow or failing subscriber never holds up the partitions."""
 from __future__ import annotations
 
 from services.notification.application import Notifications, create_application
 from services.notification.contracts import handlers
 from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
+from shared.topics import public_topics
 
-TOPICS = ["jingkang.referral.v1"]  # TransferRequested
+TOPICS = public_topics()  # all five, its own too (NotificationSent may be forwarded)
 
 
 def create_consumer(settings: ServiceSettings, notifications: Notifications | None = None) -> EventConsumer:
@@ -16,4 +21,6 @@ def create_consumer(settings: ServiceSettings, notifications: Notifications | No
 
 
 def create_worker(settings: ServiceSettings):
-    return build_worker(create_consumer(settings), settings, TOPICS)
+    notifications = create_application(settings)
+    return build_worker(create_consumer(settings, notifications), settings, TOPICS,
+                        timers=[notifications.run_deadlines])

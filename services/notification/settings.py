@@ -1,11 +1,54 @@
-"""notification's configuration, read from the environment when called (see shared.settings)."""
+"""notification's configuration, read from the environment when called (see shared.settings).
+
+Besides the common settings:
+  JINGKANG_NOTIFICATION_WEBHOOK_ATTEMPTS            attempts before a delivery is a dead letter (6)
+  JINGKANG_NOTIFICATION_WEBHOOK_BACKOFF_SECONDS     wait after the first failed attempt; doubles each time (30)
+  JINGKANG_NOTIFICATION_WEBHOOK_MAX_BACKOFF_SECONDS longest wait between attempts (3600)
+  JINGKANG_NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS     how long one POST may take (10)
+  JINGKANG_NOTIFICATION_PLAN_REMINDER_DAYS          "plan due soon" reminder N days after registration (25)
+"""
 from __future__ import annotations
 
 from typing import Mapping
 
-from shared.settings import ServiceSettings
+from services.notification.domain import RetryPolicy
+from shared.settings import ServiceSettings, SettingsError
 from shared.settings import load_settings as _load
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
-    return _load("notification", environ)
+    settings = _load("notification", environ)
+    # Refuse to start with a bad value rather than fail at the first delivery.
+    retry_policy(settings)
+    webhook_timeout(settings)
+    plan_reminder_days(settings)
+    return settings
+
+
+def _number(settings: ServiceSettings, name: str, default: float, minimum: float, whole: bool = False) -> float:
+    raw = settings.extra.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        raise SettingsError(f"JINGKANG_NOTIFICATION_{name} must be a {'whole ' if whole else ''}number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"JINGKANG_NOTIFICATION_{name} must be at least {minimum}, not {raw}")
+    return value
+
+
+def retry_policy(settings: ServiceSettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=int(_number(settings, "WEBHOOK_ATTEMPTS", 6, 1, whole=True)),
+        backoff_seconds=_number(settings, "WEBHOOK_BACKOFF_SECONDS", 30.0, 0),
+        max_backoff_seconds=_number(settings, "WEBHOOK_MAX_BACKOFF_SECONDS", 3600.0, 0),
+    )
+
+
+def webhook_timeout(settings: ServiceSettings) -> float:
+    return _number(settings, "WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1)
+
+
+def plan_reminder_days(settings: ServiceSettings) -> int:
+    return int(_number(settings, "PLAN_REMINDER_DAYS", 25, 1, whole=True))

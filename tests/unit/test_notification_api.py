@@ -34,6 +34,7 @@ def test_lists_a_clients_notifications(setup):
     assert r.json() == {"notifications": [{
         "notification_id": str(nid), "kind": "transfer_requested", "channel": "log", "recipient": "community_platform",
         "status": "sent", "scheduled_at": "2026-01-05T09:00:00Z", "sent_at": "2026-01-05T09:00:00Z",
+        "client_id": str(client), "contract_id": None, "send_on": None, "due_on": None,
     }]}
     assert http.get(f"/v1/notifications/{nid}").json()["notification_id"] == str(nid)
     assert http.get("/v1/notifications", params={"client_id": str(uuid.uuid4())}).json() == {"notifications": []}

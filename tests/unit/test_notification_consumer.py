@@ -13,7 +13,7 @@ from services.notification.application import Notifications, create_application
 from services.notification.contracts import handlers, to_public
 from shared.clock import FixedClock
 from shared.consumer import EventConsumer
-from shared.contract.notification import NotificationSent
+from shared.contract.notification import NotificationFailed, NotificationSent
 from shared.contract.referral import TransferRequested
 from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings
@@ -88,7 +88,7 @@ def test_a_malformed_message_is_dead_lettered_with_a_reason():
     assert outcome.status == "dead_letter" and "not JSON" in outcome.reason
 
 
-def test_a_channel_that_raises_leaves_the_notification_failed_and_unpublished():
+def test_a_channel_that_raises_leaves_the_notification_failed_and_says_so():
     app = make_app(channel=BrokenChannel())
     client = uuid.uuid4()
     _, raw = transfer_requested(client, kind="professional")
@@ -100,7 +100,9 @@ def test_a_channel_that_raises_leaves_the_notification_failed_and_unpublished():
     [n] = app.list_for_client(client)
     assert (n.status, n.recipient, n.sent_at) == ("failed", "receiving_station", None)
     assert "ConnectionError" in n.failure_reason
-    assert public_events(app) == []
+    # And NotificationFailed (not NotificationSent) is what the relay will publish
+    assert public_events(app) == [NotificationFailed(client_id=client, notification_id=n.id, kind="transfer_requested",
+                                                     channel="log", reason=n.failure_reason, failed_at=FixedClock().now())]
 
 
 def test_queries_on_unknown_ids():
