@@ -8,13 +8,14 @@ import time
 from typing import Callable, Mapping
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from shared import metrics
+from shared.auth import Authority, guard
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.store import command_context
 
@@ -142,9 +143,12 @@ class MetricsMiddleware:
             metrics.COMMAND_SECONDS.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
 
 
-def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]]) -> FastAPI:
-    """The FastAPI app every service starts from; its api.py adds the routes."""
-    api = FastAPI(title=title, description=description, version="1")
+def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]],
+                       authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None) -> FastAPI:
+    """The FastAPI app every service starts from; its api.py adds the routes. With an
+    ACCESS table every route is authorised by bearer token (shared/auth.py)."""
+    dependencies = [Depends(guard(authority, dict(access)))] if authority is not None and access is not None else []
+    api = FastAPI(title=title, description=description, version="1", dependencies=dependencies)
     install_error_handlers(api)
     install_health(api, checks)
 

@@ -10,8 +10,9 @@ production, authorisation is off (unit tests); `make up` generates a development
 and `python -m shared.auth token --role station_worker --district 110105 --sub w-1`
 prints a token for it.
 
-Each route declares who may call it with `Depends(allow(...))`; a route keyed by a
-client or contract checks the district of what it loaded with `check_district`.
+Each service's api.py has an ACCESS table (route -> roles) enforced for every route by
+`guard` (deny by default); a route keyed by a client or contract checks the district of
+what it loaded with `check_district(principal_of(request), ...)`.
 401 without a valid token, 403 outside the role or the district; the actor and role of
 the token are recorded in every event the request causes."""
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import jwt
 from fastapi import HTTPException, Request
@@ -72,29 +72,43 @@ class Authority:
                            "exp": now + ttl_seconds}, self.key, algorithm=ALGORITHM)
 
 
-def allow(authority: Authority, *roles: str, district: Callable[[Request], str | None] | None = None):
-    """FastAPI dependency: the caller holds one of `roles` (and, when `district` finds one
-    in the request, acts for that district). Returns the Principal."""
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise ValueError(f"unknown roles {unknown}")
+def authority_for(settings) -> Authority:
+    return Authority(settings.jwt_key, settings.jwt_issuer)
+
+
+OPEN = {"GET /health", "GET /ready", "GET /metrics", "GET /docs", "GET /openapi.json", "GET /docs/oauth2-redirect",
+        "GET /redoc"}
+
+
+def guard(authority: Authority, access: dict[str, tuple[str, ...]]):
+    """Router-wide dependency: each route is allowed to the roles its service's ACCESS
+    table names ("METHOD /path/template" -> roles); a route missing from the table is
+    refused to everyone (deny by default). Returns the Principal for the route to use."""
+    for key, roles in access.items():
+        if set(roles) - set(ROLES):
+            raise ValueError(f"{key}: unknown roles {set(roles) - set(ROLES)}")
 
     async def dependency(request: Request) -> Principal:
-        if not authority.enabled:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        key = f"{request.method} {route}"
+        if key in OPEN or not authority.enabled:
             return ANONYMOUS
         principal = authority.principal(request.headers.get("authorization"))
-        if principal.role not in roles:
-            raise HTTPException(403, f"role {principal.role} may not do this; allowed: {', '.join(roles)}")
-        if district is not None:
-            code = district(request) if not callable(getattr(district, "__await__", None)) else None
-            if code is not None and not principal.covers(code):
-                raise HTTPException(403, f"outside your districts ({code})")
+        allowed = access.get(key, ())
+        if principal.role not in allowed:
+            raise HTTPException(403, f"role {principal.role} may not call {key}"
+                                     + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
         ctx = _current.get()
         if ctx is not None:  # the events this request causes name the token's holder
             ctx.actor, ctx.role = principal.actor, principal.role
+        request.state.principal = principal
         return principal
 
     return dependency
+
+
+def principal_of(request: Request) -> Principal:
+    return getattr(request.state, "principal", ANONYMOUS)
 
 
 def check_district(principal: Principal, district_code: str | None) -> None:
