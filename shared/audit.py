@@ -95,14 +95,8 @@ def client_history(apps: dict[str, ServiceApplication], client_id: UUID, as_of: 
             "believed": believed}
 
 
-def all_notifications(app: ServiceApplication, page: int = 1000):
-    position = 0
-    while True:
-        batch = app.recorder.select_notifications(start=position, limit=page, inclusive_of_start=False)
-        if not batch:
-            return
-        yield from batch
-        position = batch[-1].id
+def all_notifications(app: ServiceApplication):
+    return app.notifications()
 
 
 def verify_service(service: str) -> tuple[int, Finding | None]:

@@ -117,6 +117,8 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_MAX_OVERFLOW="10",
             POSTGRES_LOCK_TIMEOUT="5",
             POSTGRES_PRE_PING="y",  # a restarted database must not hand out dead connections
+            # One round trip per save instead of several (bench/: append +45% on PostgreSQL).
+            POSTGRES_ENABLE_DB_FUNCTIONS="y",
         )
         schema = parse_qs(url.query).get("schema")
         if schema:  # one database with a schema per service also works
