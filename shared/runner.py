@@ -60,12 +60,36 @@ def run_relay(settings: ServiceSettings, create_relay: Callable) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    lock = exclusive_relay(settings, stop)
     try:
-        relay.run(stop, waiter_for(settings.store_url, relay.app, settings.relay_poll_seconds, stop))
+        if not stop.is_set():
+            relay.run(stop, waiter_for(settings.store_url, relay.app, settings.relay_poll_seconds, stop))
     finally:
+        if lock is not None:
+            lock.close()
         relay.producer.flush()
         relay.producer.close()
         relay.app.close()
+
+
+def exclusive_relay(settings: ServiceSettings, stop: threading.Event):
+    """On PostgreSQL, a second relay of the same service waits as a hot standby (an advisory
+    lock held for the process's life) instead of publishing everything twice."""
+    if not settings.store_url.startswith(("postgresql:", "postgres:")):
+        return None
+    import zlib
+
+    import psycopg
+
+    key = zlib.crc32(f"jingkang-relay:{settings.store_url}".encode())
+    conn = psycopg.connect(settings.store_url.split("?")[0], autocommit=True)
+    announced = False
+    while not stop.is_set() and not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        if not announced:
+            log.info("another relay of %s is running; standing by", settings.service)
+            announced = True
+        stop.wait(2.0)
+    return conn
 
 
 def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:

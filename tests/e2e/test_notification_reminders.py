@@ -2,9 +2,9 @@
 broker), through HTTP and events alone: a district integration registers webhook
 subscriptions and a real HTTP server started by the test receives, signed, the same
 CloudEvents as intake's and referral's topics for a client of its district, as far as the
-client's consent allows the purpose; the client's "plan due soon" reminder goes to their
-station 25 days later (every process's clock is moved ahead), and another client's, whose
-plan was agreed in time, is cancelled."""
+client's consent allows the purpose. The client's "plan due soon" reminder goes to the
+station referral placed them at, 25 days later (every process's clock is moved ahead);
+another client's, whose plan was agreed in time, is cancelled."""
 from __future__ import annotations
 
 import hashlib
@@ -65,6 +65,16 @@ def register_client(street: str) -> str:
     return r.json()["client_id"]
 
 
+def assess_community_rehab(client_id: str) -> None:
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+               timeout=90, what="assessment to learn the client")
+    r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments", headers=HEADERS,
+                   json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
+                         "functional_score": 60, "assessor": "staff-e2e"})
+    assert r.status_code == 201, r.text
+    assert r.json()["service_category"] == "community_rehab"
+
+
 def notifications(client_id: str) -> list[dict]:
     return httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id}).json()["notifications"]
 
@@ -85,8 +95,9 @@ def test_district_webhooks_by_consent_and_the_plan_reminder_on_the_running_syste
     assert r.status_code == 201, r.text
     station_id = r.json()["station_id"]
 
-    # When a client living there is registered (and placed by referral)
+    # When a client living there is registered and assessed community_rehab (so referral places them)
     client_id = register_client(street)
+    assess_community_rehab(client_id)
 
     # Then the supervision webhook receives ClientRegistered and ClientPlaced, signed, as on the topics
     def received_for_client():
@@ -107,12 +118,7 @@ def test_district_webhooks_by_consent_and_the_plan_reminder_on_the_running_syste
 
     # Given a second client whose plan is agreed in time
     other = register_client(street)
-    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{other}/record").status_code == 200,
-               timeout=60, what="assessment to learn the second client")
-    r = httpx.post(f"{URL['assessment']}/v1/clients/{other}/assessments", headers=HEADERS,
-                   json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
-                         "functional_score": 60, "assessor": "staff-e2e"})
-    assert r.status_code == 201, r.text
+    assess_community_rehab(other)
     r = httpx.post(f"{URL['assessment']}/v1/clients/{other}/plan", headers=HEADERS,
                    json={"goals": ["每周参加两次小组活动"], "services": ["social_skills"], "agreed_by": "client"})
     assert r.status_code == 201, r.text
