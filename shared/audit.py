@@ -26,7 +26,7 @@ from shared.chain import Finding, seals_for, verify
 from shared.settings import load_settings, store_env
 from shared.store import ServiceApplication, event_meta
 
-REDACTED = {"applicant", "guardian", "goals", "note", "notes"}  # personal data and free text
+REDACTED = {"applicant", "guardian", "goals", "note", "notes", "secret"}  # personal data, free text, secrets
 
 
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")

@@ -19,8 +19,9 @@ from eventsourcing.application import AggregateNotFoundError
 from services.notification.channels import Channel, LogChannel, WebhookChannel
 from services.notification.contracts import forwardable_types
 from services.notification.domain import (
-    PLAN_DUE, PLAN_OVERDUE, RECIPIENT_ROLES, ClientNotifications, ContractNotifications, Delivery, DeliveryBoard,
-    DirectoryEntry, DistrictSubscriptions, Forward, Notification, RetryPolicy, Subscription, require_district_code,
+    PAYMENT_MADE, PLAN_DUE, PLAN_OVERDUE, RECIPIENT_ROLES, ClientNotifications, ContractNotifications, Delivery,
+    DeliveryBoard, DirectoryEntry, DistrictSubscriptions, Forward, Notification, RetryPolicy, Subscription,
+    require_district_code,
 )
 from services.notification.settings import plan_reminder_days, retry_policy, webhook_timeout
 from shared.clock import LOCAL, Clock, SystemClock
@@ -214,7 +215,7 @@ class Notifications(Deadlines, ServiceApplication):
         """funding's PurchaseContractPaid: the paid station and the purchasing district are told."""
         entry = self._entry("contract", contract_id)
         index = self._contract_index(contract_id)
-        notices = self._notifications(kind="payment_made", entry=entry, index=index, occurrence=str(payment_id),
+        notices = self._notifications(kind=PAYMENT_MADE, entry=entry, index=index, occurrence=str(payment_id),
                                       cause_event_id=cause_event_id, reference_id=payment_id)
         for n in notices:
             self._deliver(n)

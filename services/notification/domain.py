@@ -459,8 +459,12 @@ class Subscription(Aggregate):
                                                   "registration, so it is not forwarded")
             if t not in types:
                 types.append(t)
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url) if isinstance(url, str) else None
+            port_ok = parts is not None and (parts.port or 0) >= 0  # a bad port raises here
+        except ValueError:
+            parts, port_ok = None, False
+        if parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("url", "must be an absolute http or https URL")
         if parts.username or parts.password:
             raise InvalidInput("url", "must not carry credentials: the secret signs the deliveries")
@@ -488,6 +492,10 @@ class Subscription(Aggregate):
 
     def wants(self, event_type: str) -> bool:
         return self.active and event_type in self.event_types
+
+    def __repr__(self) -> str:  # never the secret, should an aggregate end up in a log line
+        return (f"Subscription(id={self.id!r}, district_code={self.district_code!r}, purpose={self.purpose!r}, "
+                f"active={self.active!r})")
 
     def deactivate(self, *, at: datetime) -> None:
         if not self.active:

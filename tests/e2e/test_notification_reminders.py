@@ -88,7 +88,7 @@ def test_district_webhooks_by_consent_and_the_plan_reminder_on_the_running_syste
         assert r.status_code == 201, r.text
         assert "secret" not in r.json()
     # and a station serving a street of its own
-    street = f"110105{random.randrange(500, 1000):03d}"
+    street = f"110105{random.randrange(200, 500):03d}"  # referral_loop takes 500-999
     r = httpx.post(URL["referral"] + "/v1/stations", headers=HEADERS, json={
         "name": "朝阳区宁康驿站（提醒测试）", "operator": "朝阳区精神康复协会", "tier": "ningkang_post",
         "district_code": "110105", "streets": [street], "capacity": 5, "services": ["social_skills"]})

@@ -188,6 +188,7 @@ def test_a_subscription_wants_its_types_while_active():
     s = subscription()
     assert s.event_types == ["jingkang.intake.ClientRegistered.v1"]  # duplicates collapse
     assert s.wants("jingkang.intake.ClientRegistered.v1") and not s.wants("jingkang.intake.ClientExited.v1")
+    assert "x" * 16 not in repr(s)
     s.deactivate(at=T0)
     assert not s.wants("jingkang.intake.ClientRegistered.v1")
     with pytest.raises(Conflict):
@@ -200,6 +201,8 @@ def test_a_subscription_wants_its_types_while_active():
     ({"event_types": ["jingkang.intake.ApplicationSubmitted.v1"]}, "event_types"),
     ({"url": "mailto:x@d.example"}, "url"),
     ({"url": "https://d.example/" + "x" * 2000}, "url"),
+    ({"url": "https://d.example:99999/hook"}, "url"),
+    ({"url": "https:///hook"}, "url"),
     ({"secret": "x" * 15}, "secret"),
     ({"secret": "x" * 257}, "secret"),
     ({"purpose": "research"}, "purpose"),
