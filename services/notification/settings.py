@@ -18,6 +18,9 @@ from shared.settings import load_settings as _load
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
     settings = _load("notification", environ)
+    if settings.production and not settings.cipher_key:
+        # Subscribers' webhook secrets are kept here: never in clear in production.
+        raise SettingsError("JINGKANG_NOTIFICATION_CIPHER_KEY is required in production")
     # Refuse to start with a bad value rather than fail at the first delivery.
     retry_policy(settings)
     webhook_timeout(settings)
