@@ -6,6 +6,7 @@ Writes bench/results/latest.json and latest.md. See bench/README.md."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -90,7 +91,9 @@ def fresh_schema() -> str:
 
 
 def bench_app(schema: str, **env: str) -> Bench:
-    settings = load_settings("bench", {"JINGKANG_BENCH_STORE": f"{PG_URL}?schema={schema}", "JINGKANG_KAFKA": KAFKA})
+    settings = dataclasses.replace(
+        load_settings("bench", {"JINGKANG_BENCH_STORE": f"{PG_URL}?schema={schema}", "JINGKANG_KAFKA": KAFKA}),
+        process="api")  # commands are appended by API processes
     return Bench(env={**store_env(settings), **env})
 
 

@@ -4,6 +4,7 @@ until SIGTERM/SIGINT, then stop cleanly (the relay finishes its batch, the worke
 commits its position)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -107,7 +108,7 @@ def main(service: str, load_settings: Callable, create_app: Callable, create_rel
     runners = {"api": (run_api, create_app), "relay": (run_relay, create_relay), "worker": (run_worker, create_worker)}
     if process not in runners:
         sys.exit(f"usage: python -m services.{service} api|relay|worker")
-    settings = load_settings()
+    settings = dataclasses.replace(load_settings(), process=process)
     setup_tracing(service, process, settings.trace_file)
     runner, factory = runners[process]
     sys.argv = sys.argv[:1]  # faust's worker parses argv itself

@@ -95,6 +95,9 @@ class ServiceApplication(Application):
         tracking = None
         if ctx is not None and ctx.tracking is not None and not ctx.tracking_used:
             tracking, ctx.tracking_used = ctx.tracking, True
+            if getattr(getattr(self.recorder, "datastore", None), "enable_db_functions", False):
+                # That insert path ignores tracking records: never lose one silently.
+                raise RuntimeError("consumers must not use POSTGRES_ENABLE_DB_FUNCTIONS (tracking would be dropped)")
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*objs, **kwargs)
         meta = self._meta(ctx)

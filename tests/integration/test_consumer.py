@@ -96,7 +96,7 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
     worker = start_worker(env)
     try:
         wait_until(lambda: client_id in assessments.repository, timeout=90, what="assessment to learn the client")
-        wait_until(lambda: caught_up(assessments, kafka_bootstrap), timeout=60, what="worker to catch up")
+        wait_until(lambda: caught_up(assessments, kafka_bootstrap), timeout=180, what="worker to catch up")
     finally:
         stop(worker)
     poison = dead_letters(kafka_bootstrap, key)
@@ -118,3 +118,27 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
         stop(worker)
     assert assessments.recorder.max_notification_id() == stored_before
     assert len(dead_letters(kafka_bootstrap, key)) == len(poison)  # the redelivery dead-lettered nothing again
+
+
+def test_a_consumer_never_silently_drops_its_tracking_record(pg_store_url):
+    """eventsourcing's database-function insert path ignores tracking records: API
+    processes may use it, consumers must not, and a mix is refused rather than lossy."""
+    import dataclasses
+
+    from eventsourcing.domain import Aggregate
+    from eventsourcing.persistence import Tracking
+
+    from shared.settings import store_env
+    from shared.store import ServiceApplication, command_context
+
+    worker = ServiceApplication(env=store_env(dataclasses.replace(load_settings("x", {"JINGKANG_X_STORE": pg_store_url}),
+                                                                  process="worker")))
+    with command_context(tracking=Tracking("kafka:t:0", 5)):
+        worker.save(Aggregate())
+    assert worker.recorder.max_tracking_id("kafka:t:0") == 5
+
+    api = ServiceApplication(env=store_env(dataclasses.replace(load_settings("x", {"JINGKANG_X_STORE": pg_store_url}),
+                                                               process="api")))
+    with pytest.raises(RuntimeError), command_context(tracking=Tracking("kafka:t:0", 6)):
+        api.save(Aggregate())
+    assert api.recorder.max_tracking_id("kafka:t:0") == 5
