@@ -7,12 +7,14 @@ until every API answers /health, and stops everything it started on Ctrl-C or SI
   python deploy/run.py [--base-port 8001] [--data-dir .data]
 
 Event stores are SQLite files in the data dir unless JINGKANG_<SVC>_STORE is set
-(e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>)."""
+(e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>). Bearer tokens are
+signed with a development key kept in <data dir>/jwt.key unless JINGKANG_JWT_KEY is set."""
 from __future__ import annotations
 
 import argparse
 import base64
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -44,6 +46,15 @@ def dev_cipher_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def dev_jwt_key(data_dir: Path) -> str:
+    """A development key that signs bearer tokens, kept in the data dir so tokens outlive a restart."""
+    path = data_dir / "jwt.key"
+    if not path.exists():
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # never readable by others
+            f.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
 def wait_healthy(port: int, procs: list[subprocess.Popen], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,6 +80,8 @@ def main() -> None:
     env = dict(os.environ, JINGKANG_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     env.setdefault("JINGKANG_KAFKA", "127.0.0.1:9092")
     env.setdefault("JINGKANG_INTAKE_CIPHER_KEY", dev_cipher_key(data_dir))
+    if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
+        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production brings its own (shared.settings insists)
     for i, service in enumerate(SERVICES):
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
@@ -124,6 +137,11 @@ def main() -> None:
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
+        dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
+        key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
+        print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "
+              f"{Path(sys.executable)} -m shared.auth token --sub w-1 --role station_worker --district 110105",
+              flush=True)
         parent = os.getppid()
         while True:
             if os.getppid() != parent:  # whoever started us (make) is gone: don't linger

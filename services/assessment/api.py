@@ -1,11 +1,13 @@
-"""assessment's HTTP API (FastAPI)."""
+"""assessment's HTTP API (FastAPI). Who may call each route is the ACCESS table below
+(shared/auth.py enforces it, deny by default); every route also checks that the client's
+record is in one of the caller's districts."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment.application import Assessments, create_application
@@ -14,10 +16,23 @@ from services.assessment.domain import (
     STAFF_ID, ClientRecord,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
 Stability = Literal["stable", "basically_stable", "unstable"]
 BasicService = Literal[BASIC_SERVICES]  # type: ignore[valid-type]
+# Who may call each route (roles of shared/auth.py); the record's district must be in the token's.
+# Assessing, planning and recording sessions is the station's work; a hospital may report a
+# relapse but does not read the record: it holds plan goals (free text) and assessment does
+# not know the client's consent to share with health (not yet).
+ACCESS: dict[str, tuple[str, ...]] = {
+    "POST /v1/clients/{client_id}/assessments": ("station_worker",),
+    "POST /v1/clients/{client_id}/plan": ("station_worker",),
+    "POST /v1/clients/{client_id}/sessions": ("station_worker",),
+    "POST /v1/clients/{client_id}/relapses": ("station_worker", "hospital"),
+    "GET /v1/clients/{client_id}/record": ("station_worker", "district_admin", "auditor"),
+}
+
 StaffId = Annotated[str, Field(pattern=STAFF_ID, description="staff id of the person acting, never a name")]
 
 
@@ -156,15 +171,24 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
         checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        authority=authority_for(settings), access=ACCESS,
     )
 
     def get_assessments() -> Assessments:
         return assessments
 
+    def in_district(request: Request, client_id: UUID) -> ClientRecord:
+        """The client's record (404 if unknown), if it is in the caller's districts (else 403)."""
+        record = assessments.get_record(client_id)
+        check_district(principal_of(request), record.district_code)
+        return record
+
     @api.post("/v1/clients/{client_id}/assessments", status_code=201, response_model=AssessmentOut, tags=["assessments"])
-    def complete_assessment(client_id: UUID, body: AssessmentIn, assessments: Assessments = Depends(get_assessments)):
+    def complete_assessment(client_id: UUID, body: AssessmentIn, request: Request,
+                            assessments: Assessments = Depends(get_assessments)):
         """Record an assessment; classifies the client, detects relapse (unstable or risk 3+)
         and moves the reassessment and contact deadlines."""
+        in_district(request, client_id)
         record = assessments.complete_assessment(client_id, **body.model_dump())
         return AssessmentOut(client_id=record.id, assessment_id=record.latest["assessment_id"],
                              service_category=record.service_category,
@@ -173,26 +197,30 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
                              due=DueOut(**record.next_due()))
 
     @api.post("/v1/clients/{client_id}/plan", status_code=201, response_model=PlanAgreedOut, tags=["plans"])
-    def agree_plan(client_id: UUID, body: PlanIn, assessments: Assessments = Depends(get_assessments)):
+    def agree_plan(client_id: UUID, body: PlanIn, request: Request, assessments: Assessments = Depends(get_assessments)):
         """Agree the personal rehabilitation plan (version 1 after the baseline; a new version
         after each process assessment)."""
+        in_district(request, client_id)
         record = assessments.agree_plan(client_id, **body.model_dump())
         return PlanAgreedOut(client_id=record.id, **record.plan)
 
     @api.post("/v1/clients/{client_id}/sessions", status_code=201, response_model=SessionRecordedOut,
               tags=["sessions"])
-    def record_session(client_id: UUID, body: SessionIn, assessments: Assessments = Depends(get_assessments)):
+    def record_session(client_id: UUID, body: SessionIn, request: Request,
+                       assessments: Assessments = Depends(get_assessments)):
         """Record a service session delivered to the client (or a no-show)."""
+        in_district(request, client_id)
         session_id = assessments.record_session(client_id, **body.model_dump())
         session = next(s for s in assessments.get_record(client_id).sessions if s["session_id"] == session_id)
         return SessionRecordedOut(client_id=client_id, **session)
 
     @api.post("/v1/clients/{client_id}/relapses", status_code=201, response_model=RelapseOut, tags=["assessments"],
               responses={200: {"model": RelapseOut, "description": "an episode was already open: nothing recorded"}})
-    def report_relapse(client_id: UUID, body: RelapseIn, response: Response,
+    def report_relapse(client_id: UUID, body: RelapseIn, response: Response, request: Request,
                        assessments: Assessments = Depends(get_assessments)):
         """Report a relapse directly: 201 and RelapseDetected, or 200 with already_open when
         the client is already in a relapse episode (a repeat is safe to retry)."""
+        in_district(request, client_id)
         record, detected = assessments.report_relapse(client_id, **body.model_dump())
         if not detected:
             response.status_code = 200
@@ -200,8 +228,8 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
                           relapse_episode_open=record.relapse_episode_open, detected_at=record.relapse_detected_at)
 
     @api.get("/v1/clients/{client_id}/record", response_model=RecordOut, tags=["assessments"])
-    def get_record(client_id: UUID, assessments: Assessments = Depends(get_assessments)):
+    def get_record(client_id: UUID, request: Request, assessments: Assessments = Depends(get_assessments)):
         """The client's record: classification, plan, next due dates, assessments, sessions."""
-        return record_out(assessments.get_record(client_id))
+        return record_out(in_district(request, client_id))
 
     return api

@@ -1,20 +1,39 @@
 """notification's HTTP API (FastAPI). Notifications are caused by events and only read
 here; district integrations register, list and deactivate webhook subscriptions and
-watch their deliveries (failing and dead letters). A secret goes in, never out."""
+watch their deliveries (failing and dead letters). A secret goes in, never out.
+Who may call each route is the ACCESS table below (shared/auth.py enforces it, deny by
+default); every route also checks the district of the client, contract or subscription it
+concerns."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
-from services.notification.domain import Delivery, Notification, Subscription
+from services.notification.domain import Delivery, DirectoryEntry, Notification, Subscription
 from shared.api import broker_reachable, create_service_api
+from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
+
+# Who may call each route (roles of shared/auth.py). Notifications are read by the stations
+# and districts they are sent to and by audit; webhook subscriptions and their deliveries
+# belong to the district integrations and the district that oversees them, and audit reads them.
+ACCESS: dict[str, tuple[str, ...]] = {
+    "GET /v1/notifications": ("station_worker", "district_admin", "auditor"),
+    "GET /v1/notifications/{notification_id}": ("station_worker", "district_admin", "auditor"),
+    "POST /v1/subscriptions": ("district_admin", "integration"),
+    "GET /v1/subscriptions": ("district_admin", "integration", "auditor"),
+    "GET /v1/subscriptions/{subscription_id}": ("district_admin", "integration", "auditor"),
+    "DELETE /v1/subscriptions/{subscription_id}": ("district_admin", "integration"),
+    "GET /v1/subscriptions/{subscription_id}/deliveries": ("district_admin", "integration", "auditor"),
+    "GET /v1/deliveries": ("district_admin", "integration", "auditor"),
+    "GET /v1/deliveries/{delivery_id}": ("district_admin", "integration", "auditor"),
+}
 
 Purpose = Literal["district_supervision", "health", "disability_employment"]
 
@@ -107,60 +126,101 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
         "Jingkang notification",
         "Reminders and their delivery through channels; webhook subscriptions of district integrations.",
         checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        authority=authority_for(settings), access=ACCESS,
     )
 
     def get_notifications() -> Notifications:
         return notifications
 
+    def in_district(request: Request, about: str, subject_id: UUID) -> None:
+        """403 unless the client's (contract's) district is one of the caller's. Notification
+        learns it from intake's (funding's) events; until then only a city-wide token may read."""
+        entry_id = DirectoryEntry.id_for(about, subject_id)
+        district = notifications.repository.get(entry_id).district_code if entry_id in notifications.repository else None
+        principal = principal_of(request)
+        if district is None and principal is not ANONYMOUS and not principal.covers(None):
+            raise HTTPException(403, f"the {about}'s district is not known to notification yet: "
+                                     "only a city-wide token may read")
+        check_district(principal, district)
+
+    def subscription_in_district(request: Request, subscription_id: UUID) -> Subscription:
+        subscription = notifications.get_subscription(subscription_id)
+        check_district(principal_of(request), subscription.district_code)
+        return subscription
+
     @api.get("/v1/notifications", response_model=NotificationList, tags=["notifications"])
-    def list_notifications(client_id: UUID | None = None, contract_id: UUID | None = None,
+    def list_notifications(request: Request, client_id: UUID | None = None, contract_id: UUID | None = None,
                            notifications: Notifications = Depends(get_notifications)):
         """A client's (or a purchase contract's) notifications, oldest first."""
         if (client_id is None) == (contract_id is None):
             raise InvalidInput("client_id", "give exactly one of client_id or contract_id")
+        in_district(request, *(("client", client_id) if client_id else ("contract", contract_id)))
         found = notifications.list_for_client(client_id) if client_id else notifications.list_for_contract(contract_id)
         return NotificationList(notifications=[NotificationOut.of(n) for n in found])
 
     @api.get("/v1/notifications/{notification_id}", response_model=NotificationOut, tags=["notifications"])
-    def get_notification(notification_id: UUID, notifications: Notifications = Depends(get_notifications)):
-        return NotificationOut.of(notifications.get_notification(notification_id))
+    def get_notification(notification_id: UUID, request: Request,
+                         notifications: Notifications = Depends(get_notifications)):
+        n = notifications.get_notification(notification_id)
+        in_district(request, *(("client", n.client_id) if n.client_id else ("contract", n.contract_id)))
+        return NotificationOut.of(n)
 
     @api.post("/v1/subscriptions", response_model=SubscriptionOut, status_code=201, tags=["subscriptions"])
-    def register_subscription(body: SubscriptionIn, notifications: Notifications = Depends(get_notifications)):
+    def register_subscription(body: SubscriptionIn, request: Request,
+                              notifications: Notifications = Depends(get_notifications)):
         """Webhook deliveries of these public event types about this district's clients
         (contracts, stations), as far as each client's consent allows the purpose."""
+        check_district(principal_of(request), body.district_code)
         return SubscriptionOut.of(notifications.register_subscription(
             district_code=body.district_code, event_types=body.event_types, url=body.url, secret=body.secret,
             purpose=body.purpose))
 
     @api.get("/v1/subscriptions", response_model=SubscriptionList, tags=["subscriptions"])
-    def list_subscriptions(district: str, notifications: Notifications = Depends(get_notifications)):
+    def list_subscriptions(district: str, request: Request, notifications: Notifications = Depends(get_notifications)):
+        check_district(principal_of(request), district)
         return SubscriptionList(subscriptions=[SubscriptionOut.of(s) for s in notifications.list_subscriptions(district)])
 
     @api.get("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["subscriptions"])
-    def get_subscription(subscription_id: UUID, notifications: Notifications = Depends(get_notifications)):
-        return SubscriptionOut.of(notifications.get_subscription(subscription_id))
+    def get_subscription(subscription_id: UUID, request: Request,
+                         notifications: Notifications = Depends(get_notifications)):
+        return SubscriptionOut.of(subscription_in_district(request, subscription_id))
 
     @api.delete("/v1/subscriptions/{subscription_id}", response_model=SubscriptionOut, tags=["subscriptions"])
-    def deactivate_subscription(subscription_id: UUID, notifications: Notifications = Depends(get_notifications)):
+    def deactivate_subscription(subscription_id: UUID, request: Request,
+                                notifications: Notifications = Depends(get_notifications)):
         """Deactivates (history stays): no new deliveries; pending ones are cancelled. 409 if already inactive."""
+        subscription_in_district(request, subscription_id)
         return SubscriptionOut.of(notifications.deactivate_subscription(subscription_id))
 
     @api.get("/v1/subscriptions/{subscription_id}/deliveries", response_model=DeliveryList, tags=["subscriptions"])
-    def subscription_deliveries(subscription_id: UUID, status: Literal["failed", "dead"],
+    def subscription_deliveries(subscription_id: UUID, status: Literal["failed", "dead"], request: Request,
                                 notifications: Notifications = Depends(get_notifications)):
         """This subscription's deliveries that are failing (a retry is scheduled) or dead letters."""
+        subscription_in_district(request, subscription_id)
         return DeliveryList(deliveries=[DeliveryOut.of(d) for d in notifications.list_deliveries(status, subscription_id)])
 
     @api.get("/v1/deliveries", response_model=DeliveryList, tags=["subscriptions"])
-    def list_deliveries(status: Literal["failed", "dead"], subscription_id: UUID | None = None,
+    def list_deliveries(status: Literal["failed", "dead"], request: Request, subscription_id: UUID | None = None,
                         notifications: Notifications = Depends(get_notifications)):
-        """Deliveries failing now (a retry is scheduled) or given up (dead letters), oldest first."""
-        return DeliveryList(deliveries=[DeliveryOut.of(d) for d in notifications.list_deliveries(status, subscription_id)])
+        """Deliveries failing now (a retry is scheduled) or given up (dead letters), oldest first;
+        without a subscription, those of the subscriptions in the caller's districts."""
+        principal = principal_of(request)
+        if subscription_id is not None:
+            subscription_in_district(request, subscription_id)
+        found = notifications.list_deliveries(status, subscription_id)
+        if subscription_id is None and principal is not ANONYMOUS and not principal.covers(None):
+            districts = {}  # subscription id -> its district, each loaded once
+            for d in found:
+                if d.subscription_id not in districts:
+                    districts[d.subscription_id] = notifications.get_subscription(d.subscription_id).district_code
+            found = [d for d in found if principal.covers(districts[d.subscription_id])]
+        return DeliveryList(deliveries=[DeliveryOut.of(d) for d in found])
 
     @api.get("/v1/deliveries/{delivery_id}", response_model=DeliveryOut, tags=["subscriptions"])
-    def get_delivery(delivery_id: UUID, notifications: Notifications = Depends(get_notifications)):
+    def get_delivery(delivery_id: UUID, request: Request, notifications: Notifications = Depends(get_notifications)):
         """One delivery with every attempt."""
-        return DeliveryOut.of(notifications.get_delivery(delivery_id))
+        delivery = notifications.get_delivery(delivery_id)
+        subscription_in_district(request, delivery.subscription_id)
+        return DeliveryOut.of(delivery)
 
     return api

@@ -1,11 +1,13 @@
-"""referral's HTTP API (FastAPI): referrals, stations, placement."""
+"""referral's HTTP API (FastAPI): referrals, stations, placement. Who may call each route
+is the ACCESS table below (shared/auth.py enforces it, deny by default); every route also
+checks the district of the client, station or waitlist it concerns."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.referral.application import PlacementView, Referrals, StationView, create_application
@@ -13,7 +15,35 @@ from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
+from shared.errors import NotFound
 from shared.settings import ServiceSettings
+
+# Who may call each route (roles of shared/auth.py). Stations and their capacity are the
+# district's decisions; referrals are opened and answered by the stations, the hospitals and
+# the district; station lists are not about clients, so funding and integrations may read
+# them; who waits (client ids, streets) is for those who place clients and for audit.
+ACCESS: dict[str, tuple[str, ...]] = {
+    "POST /v1/stations": ("district_admin",),
+    "POST /v1/stations/{station_id}/capacity": ("district_admin",),
+    "GET /v1/stations": ("station_worker", "district_admin", "hospital", "funding_officer", "auditor", "integration"),
+    "GET /v1/stations/{station_id}": ("station_worker", "district_admin", "hospital", "funding_officer", "auditor",
+                                      "integration"),
+    "GET /v1/waitlist": ("station_worker", "district_admin", "auditor"),
+    "POST /v1/referrals": ("station_worker", "hospital", "district_admin"),
+    "GET /v1/referrals": ("station_worker", "district_admin", "hospital", "auditor"),
+    "GET /v1/referrals/{referral_id}": ("station_worker", "district_admin", "hospital", "auditor"),
+    "POST /v1/referrals/{referral_id}/accept": ("station_worker", "hospital", "district_admin"),
+    "POST /v1/referrals/{referral_id}/decline": ("station_worker", "hospital", "district_admin"),
+    "POST /v1/referrals/{referral_id}/complete": ("station_worker", "hospital", "district_admin"),
+    "POST /v1/referrals/{referral_id}/cancel": ("station_worker", "hospital", "district_admin"),
+    "GET /v1/clients/{client_id}/placement": ("station_worker", "district_admin", "hospital", "auditor"),
+    "POST /v1/clients/{client_id}/reverification": ("station_worker", "district_admin"),
+}
+# A hospital is party to medical referrals (relapse -> hospital) and community referrals
+# (discharge -> community) only: it neither sees nor acts on transfers between stations or
+# employment referrals.
+HOSPITAL_KINDS = ("medical", "community")
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 RequestReason = Literal[REQUEST_REASONS]  # type: ignore[valid-type]
@@ -145,83 +175,129 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
         "stations, placement and the district waitlists.",
         checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        authority=authority_for(settings), access=ACCESS,
     )
 
     def get_referrals() -> Referrals:
         return referrals
 
+    def client_in_district(request: Request, district_code: str | None) -> None:
+        """403 unless the client's district is one of the caller's. Referral learns the
+        district from intake's ClientRegistered; until then only a city-wide token may act."""
+        principal = principal_of(request)
+        if district_code is None and principal is not ANONYMOUS and not principal.covers(None):
+            raise HTTPException(403, "the client's district is not known to referral yet: only a city-wide token may act")
+        check_district(principal, district_code)
+
+    def district_of_client(client_id: UUID) -> str | None:
+        try:
+            return referrals.placement_of(client_id).district_code
+        except NotFound:  # referral has not heard of the client
+            return None
+
+    def referral_in_reach(request: Request, referral: Referral) -> Referral:
+        if principal_of(request).role == "hospital" and referral.kind not in HOSPITAL_KINDS:
+            raise HTTPException(403, f"a hospital may not act on {referral.kind} referrals")
+        client_in_district(request, district_of_client(referral.client_id))
+        return referral
+
+    def station_in_district(request: Request, station_id: UUID) -> StationView:
+        view = referrals.get_station(station_id)
+        check_district(principal_of(request), view.station.district_code)
+        return view
+
     @api.post("/v1/referrals", status_code=201, response_model=ReferralOut, tags=["referrals"])
-    def request_referral(body: ReferralIn, referrals: Referrals = Depends(get_referrals)):
+    def request_referral(body: ReferralIn, request: Request, referrals: Referrals = Depends(get_referrals)):
+        if principal_of(request).role == "hospital" and body.kind not in HOSPITAL_KINDS:
+            raise HTTPException(403, f"a hospital may not open {body.kind} referrals")
+        client_in_district(request, district_of_client(body.client_id))
         referral_id = referrals.request_referral(
             client_id=body.client_id, kind=body.kind, reason=body.reason, note=body.note,
             to_station_id=body.to_station_id, consented=body.consent, wants_work=body.wants_work)
         return ReferralOut.of(referrals.get_referral(referral_id))
 
     @api.get("/v1/referrals", response_model=ReferralList, tags=["referrals"])
-    def list_referrals(client_id: UUID, referrals: Referrals = Depends(get_referrals)):
-        """A client's referrals, oldest first."""
-        return ReferralList(referrals=[ReferralOut.of(r) for r in referrals.referrals_of(client_id)])
+    def list_referrals(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
+        """A client's referrals, oldest first (a hospital sees the medical and community ones)."""
+        client_in_district(request, district_of_client(client_id))
+        hospital = principal_of(request).role == "hospital"
+        return ReferralList(referrals=[ReferralOut.of(r) for r in referrals.referrals_of(client_id)
+                                       if not hospital or r.kind in HOSPITAL_KINDS])
 
     @api.get("/v1/referrals/{referral_id}", response_model=ReferralOut, tags=["referrals"])
-    def get_referral(referral_id: UUID, referrals: Referrals = Depends(get_referrals)):
-        return ReferralOut.of(referrals.get_referral(referral_id))
+    def get_referral(referral_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
+        return ReferralOut.of(referral_in_reach(request, referrals.get_referral(referral_id)))
 
     @api.post("/v1/referrals/{referral_id}/accept", response_model=ReferralOut, tags=["referrals"])
-    def accept(referral_id: UUID, referrals: Referrals = Depends(get_referrals)):
+    def accept(referral_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
         """Medical: the client's place is held while in hospital. Professional: the
         client's place moves to the receiving station (409 if it has no free place)."""
+        referral_in_reach(request, referrals.get_referral(referral_id))
         return ReferralOut.of(referrals.accept_referral(referral_id))
 
     @api.post("/v1/referrals/{referral_id}/complete", response_model=ReferralOut, tags=["referrals"])
-    def complete(referral_id: UUID, referrals: Referrals = Depends(get_referrals)):
+    def complete(referral_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
         """Medical: the client is back from hospital, at their held place."""
+        referral_in_reach(request, referrals.get_referral(referral_id))
         return ReferralOut.of(referrals.complete_referral(referral_id))
 
     @api.post("/v1/referrals/{referral_id}/decline", response_model=ReferralOut, tags=["referrals"])
-    def decline(referral_id: UUID, body: DeclineIn, referrals: Referrals = Depends(get_referrals)):
+    def decline(referral_id: UUID, body: DeclineIn, request: Request, referrals: Referrals = Depends(get_referrals)):
+        referral_in_reach(request, referrals.get_referral(referral_id))
         return ReferralOut.of(referrals.decline_referral(referral_id, body.reason, body.note))
 
     @api.post("/v1/referrals/{referral_id}/cancel", response_model=ReferralOut, tags=["referrals"])
-    def cancel(referral_id: UUID, body: CancelIn, referrals: Referrals = Depends(get_referrals)):
+    def cancel(referral_id: UUID, body: CancelIn, request: Request, referrals: Referrals = Depends(get_referrals)):
+        referral_in_reach(request, referrals.get_referral(referral_id))
         return ReferralOut.of(referrals.cancel_referral(referral_id, body.reason, body.note))
 
     @api.post("/v1/stations", status_code=201, response_model=StationOut, tags=["stations"])
-    def register_station(body: StationIn, referrals: Referrals = Depends(get_referrals)):
+    def register_station(body: StationIn, request: Request, referrals: Referrals = Depends(get_referrals)):
         """Its places go at once to clients already waiting for one of its streets."""
+        check_district(principal_of(request), body.district_code)
         station_id = referrals.register_station(
             name=body.name, operator=body.operator, tier=body.tier, district_code=body.district_code,
             streets=body.streets, capacity=body.capacity, services=body.services)
         return StationOut.of(referrals.get_station(station_id))
 
     @api.post("/v1/stations/{station_id}/capacity", response_model=StationOut, tags=["stations"])
-    def change_capacity(station_id: UUID, body: CapacityIn, referrals: Referrals = Depends(get_referrals)):
+    def change_capacity(station_id: UUID, body: CapacityIn, request: Request,
+                        referrals: Referrals = Depends(get_referrals)):
         """Never below the clients placed there (409); new places go to the first in line."""
+        station_in_district(request, station_id)
         return StationOut.of(referrals.change_capacity(station_id, body.capacity))
 
     @api.get("/v1/stations", response_model=StationList, tags=["stations"])
-    def list_stations(district: str = Query(pattern=r"^[0-9]{6}$"), referrals: Referrals = Depends(get_referrals)):
+    def list_stations(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
+                      referrals: Referrals = Depends(get_referrals)):
         """A district's stations with capacity and occupancy, in registration order."""
+        check_district(principal_of(request), district)
         return StationList(stations=[StationOut.of(v) for v in referrals.stations_in(district)])
 
     @api.get("/v1/stations/{station_id}", response_model=StationOut, tags=["stations"])
-    def get_station(station_id: UUID, referrals: Referrals = Depends(get_referrals)):
-        return StationOut.of(referrals.get_station(station_id))
+    def get_station(station_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
+        return StationOut.of(station_in_district(request, station_id))
 
     @api.get("/v1/waitlist", response_model=WaitlistOut, tags=["placement"])
-    def waitlist(district: str = Query(pattern=r"^[0-9]{6}$"), referrals: Referrals = Depends(get_referrals)):
+    def waitlist(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
+                 referrals: Referrals = Depends(get_referrals)):
         """A district's waitlist, first in line first."""
+        check_district(principal_of(request), district)
         return WaitlistOut(district_code=district, waiting=[
             WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since)
             for i, (c, street, since) in enumerate(referrals.waitlist_of(district))])
 
     @api.get("/v1/clients/{client_id}/placement", response_model=PlacementOut, tags=["placement"])
-    def placement(client_id: UUID, referrals: Referrals = Depends(get_referrals)):
-        return PlacementOut.of(referrals.placement_of(client_id))
+    def placement(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
+        view = referrals.placement_of(client_id)
+        client_in_district(request, view.district_code)
+        return PlacementOut.of(view)
 
     @api.post("/v1/clients/{client_id}/reverification", response_model=PlacementOut, tags=["placement"])
-    def reverify(client_id: UUID, referrals: Referrals = Depends(get_referrals)):
+    def reverify(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
         """Records the re-verification required after more than 90 days on the waitlist
         (409 if none is required); the client is placed, or waits again from today."""
+        client_in_district(request, referrals.placement_of(client_id).district_code)  # 404 if never heard of
         return PlacementOut.of(referrals.reverify_client(client_id))
 
     return api

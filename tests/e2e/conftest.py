@@ -1,6 +1,6 @@
 """The system as `make up` runs it (deploy/run.py), started once for all end-to-end tests,
-against the test Kafka broker, with a movable clock (JINGKANG_CLOCK_FILE) and spans
-written to a file."""
+against the test Kafka broker, with a movable clock (JINGKANG_CLOCK_FILE), spans written
+to a file and a JWT key the tests know, so they can mint the bearer tokens it accepts."""
 from __future__ import annotations
 
 import os
@@ -12,6 +12,7 @@ import uuid
 import httpx
 import pytest
 
+from shared.auth import Authority
 from tests.conftest import ROOT
 from tests.support import wait_until
 
@@ -19,6 +20,14 @@ from tests.support import wait_until
 BASE = int(os.environ.get("JINGKANG_TEST_BASE_PORT", "18001"))
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(SERVICES)}
+JWT_KEY = "e2e-jwt-signing-key-known-to-the-tests-0001"
+
+
+def auth(role: str, district: str = "110105", sub: str = "e2e-staff") -> dict[str, str]:
+    """The Authorization header of a token the running system accepts (its JINGKANG_JWT_KEY is JWT_KEY)."""
+    issuer = os.environ.get("JINGKANG_JWT_ISSUER", "jingkang-dev")
+    token = Authority(JWT_KEY, issuer).issue(sub=sub, role=role, districts=[district])
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +36,7 @@ def system(kafka_bootstrap, tmp_path_factory):
     trace_file = data / "spans.jsonl"
     clock_file = data / "clock-offset-seconds"
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
-               JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1",
+               JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
                **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -11,11 +11,12 @@ import json
 import httpx
 import pytest
 
-from tests.e2e.conftest import URL, move_clock
+from tests.e2e.conftest import URL, auth, move_clock
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker"}
+HEADERS = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker",
+           **auth("station_worker", sub="worker-e2e")}
 STATION = "5f0c1e8a-7d4b-4b7e-9a51-3d0c2f6e9b11"
 GOAL = "重返工作岗位 at the bakery"
 
@@ -30,7 +31,7 @@ def registered_client() -> str:
     r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers=HEADERS)
     assert r.status_code == 201, r.text
     client_id = r.json()["client_id"]
-    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=HEADERS).status_code == 200,
                timeout=60, what="assessment to learn the client")
     return client_id
 
@@ -53,7 +54,7 @@ def test_a_client_from_registration_to_a_plan_two_reassessments_and_a_relapse(sy
     assert post(client_id, "plan", {"goals": [GOAL], "services": ["social_skills", "vocational_rehabilitation"],
                                     "agreed_by": "client"})["version"] == 1
     post(client_id, "sessions", {"service_type": "social_skills", "station_id": STATION,
-                                 "session_date": httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record")
+                                 "session_date": httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=HEADERS)
                                  .json()["registered_on"], "minutes": 90, "mode": "group", "attendance": "attended"})
     post(client_id, "assessments", assessment("process", "basically_stable", 2, 64))
     assert post(client_id, "plan", {"goals": [GOAL], "services": ["vocational_rehabilitation"],
@@ -63,7 +64,7 @@ def test_a_client_from_registration_to_a_plan_two_reassessments_and_a_relapse(sy
     # A relapse reported while the episode is open changes nothing: 200, already open
     assert post(client_id, "relapses", {"reported_by": "staff-e2e"}, status=200)["already_open"] is True
 
-    record = httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").json()
+    record = httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=HEADERS).json()
     assert (record["plan"]["version"], len(record["assessments"]), len(record["sessions"])) == (2, 3, 1)
     assert record["due"]["contact_cadence_days"] == 14
 
@@ -80,7 +81,7 @@ def test_a_client_from_registration_to_a_plan_two_reassessments_and_a_relapse(sy
 
 def test_a_client_without_a_plan_31_days_after_registration_gets_plan_overdue(system):
     client_id = registered_client()
-    registered_on = httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").json()["registered_on"]
+    registered_on = httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=HEADERS).json()["registered_on"]
 
     move_clock(system, days=31)  # every process, the worker's deadline timer included
 

@@ -17,11 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.e2e.conftest import URL, move_clock
+from tests.e2e.conftest import URL, auth, move_clock
 from tests.support import application_body, wait_until
 
 pytestmark = pytest.mark.e2e
 HEADERS = {"X-Jingkang-Actor": "district-e2e", "X-Jingkang-Role": "district_staff"}
+WORKER = auth("station_worker", sub="worker-e2e")
+ADMIN = auth("district_admin", sub="district-e2e")
+INTEGRATION = auth("integration", sub="integration-e2e")
 SECRETS = {"/supervision": "supervision-secret-0001", "/health": "health-secret-000000002"}
 
 
@@ -54,21 +57,23 @@ def subscriber():
 
 
 def register_client(street: str) -> str:
-    r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(street_code=street), headers=HEADERS)
+    r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(street_code=street),
+                   headers={**HEADERS, **WORKER})
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]
     # Consent to rehabilitation services only (intake's default scope): no sharing with health
-    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/consent", json={"signed_by": "self"}, headers=HEADERS)
+    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/consent", json={"signed_by": "self"},
+                   headers={**HEADERS, **WORKER})
     assert r.status_code == 201, r.text
-    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers=HEADERS)
+    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers={**HEADERS, **WORKER})
     assert r.status_code == 201, r.text
     return r.json()["client_id"]
 
 
 def assess_community_rehab(client_id: str) -> None:
-    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=WORKER).status_code == 200,
                timeout=90, what="assessment to learn the client")
-    r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments", headers=HEADERS,
+    r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments", headers=WORKER,
                    json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
                          "functional_score": 60, "assessor": "staff-e2e"})
     assert r.status_code == 201, r.text
@@ -76,20 +81,21 @@ def assess_community_rehab(client_id: str) -> None:
 
 
 def notifications(client_id: str) -> list[dict]:
-    return httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id}).json()["notifications"]
+    return httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id},
+                     headers=WORKER).json()["notifications"]
 
 
 def test_district_webhooks_by_consent_and_the_plan_reminder_on_the_running_system(system, subscriber):
     # Given a district integration subscribed for supervision and one for health
     for path, purpose in (("/supervision", "district_supervision"), ("/health", "health")):
-        r = httpx.post(URL["notification"] + "/v1/subscriptions", headers=HEADERS, json={
+        r = httpx.post(URL["notification"] + "/v1/subscriptions", headers=INTEGRATION, json={
             "district_code": "110105", "url": subscriber + path, "secret": SECRETS[path], "purpose": purpose,
             "event_types": ["jingkang.intake.ClientRegistered.v1", "jingkang.referral.ClientPlaced.v1"]})
         assert r.status_code == 201, r.text
         assert "secret" not in r.json()
     # and a station serving a street of its own
     street = f"110105{random.randrange(200, 500):03d}"  # referral_loop takes 500-999
-    r = httpx.post(URL["referral"] + "/v1/stations", headers=HEADERS, json={
+    r = httpx.post(URL["referral"] + "/v1/stations", headers=ADMIN, json={
         "name": "朝阳区宁康驿站（提醒测试）", "operator": "朝阳区精神康复协会", "tier": "ningkang_post",
         "district_code": "110105", "streets": [street], "capacity": 5, "services": ["social_skills"]})
     assert r.status_code == 201, r.text
@@ -119,7 +125,7 @@ def test_district_webhooks_by_consent_and_the_plan_reminder_on_the_running_syste
     # Given a second client whose plan is agreed in time
     other = register_client(street)
     assess_community_rehab(other)
-    r = httpx.post(f"{URL['assessment']}/v1/clients/{other}/plan", headers=HEADERS,
+    r = httpx.post(f"{URL['assessment']}/v1/clients/{other}/plan", headers=WORKER,
                    json={"goals": ["每周参加两次小组活动"], "services": ["social_skills"], "agreed_by": "client"})
     assert r.status_code == 201, r.text
     wait_until(lambda: [n["status"] for n in notifications(other)] == ["cancelled"], timeout=60,

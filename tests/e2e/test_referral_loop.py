@@ -10,11 +10,14 @@ import random
 import httpx
 import pytest
 
-from tests.e2e.conftest import URL
+from tests.e2e.conftest import URL, auth
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker"}
+HEADERS = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker",
+           **auth("station_worker", sub="worker-e2e")}
+ADMIN = auth("district_admin", sub="admin-e2e")
+HOSPITAL = auth("hospital", sub="hospital-e2e")
 
 
 def register_client(street: str) -> str:
@@ -30,14 +33,14 @@ def register_client(street: str) -> str:
 
 
 def placement(client_id: str) -> dict:
-    r = httpx.get(f"{URL['referral']}/v1/clients/{client_id}/placement")
+    r = httpx.get(f"{URL['referral']}/v1/clients/{client_id}/placement", headers=HEADERS)
     return r.json() if r.status_code == 200 else {}
 
 
 def test_relapse_medical_referral_accepted_completed_and_the_client_is_back_at_their_station(system):
     # Given a station serving a street of its own (other tests use other streets)
     street = f"110105{random.randrange(500, 1000):03d}"
-    r = httpx.post(URL["referral"] + "/v1/stations", headers=HEADERS, json={
+    r = httpx.post(URL["referral"] + "/v1/stations", headers=ADMIN, json={
         "name": "朝阳区宁康驿站（测试）", "operator": "朝阳区精神康复协会", "tier": "ningkang_post", "district_code": "110105",
         "streets": [street], "capacity": 1, "services": ["social_skills", "relapse_prevention"]})
     assert r.status_code == 201, r.text
@@ -45,7 +48,7 @@ def test_relapse_medical_referral_accepted_completed_and_the_client_is_back_at_t
 
     # When a client living there is registered and assessed community_rehab
     client_id = register_client(street)
-    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=HEADERS).status_code == 200,
                timeout=60, what="assessment to learn the client")
     r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments", headers=HEADERS,
                    json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
@@ -63,18 +66,19 @@ def test_relapse_medical_referral_accepted_completed_and_the_client_is_back_at_t
                          "functional_score": 45, "assessor": "staff-e2e-01"})
     assert r.status_code == 201, r.text
     [referral] = wait_until(
-        lambda: httpx.get(URL["referral"] + "/v1/referrals", params={"client_id": client_id}).json()["referrals"],
+        lambda: httpx.get(URL["referral"] + "/v1/referrals", params={"client_id": client_id},
+                          headers=HOSPITAL).json()["referrals"],
         timeout=60, what="a medical referral")
     assert (referral["kind"], referral["status"], referral["reason"]) == ("medical", "requested", "relapse_detected")
 
     # and the hospital accepts it: the client's place is held for them
-    r = httpx.post(f"{URL['referral']}/v1/referrals/{referral['referral_id']}/accept", headers=HEADERS)
+    r = httpx.post(f"{URL['referral']}/v1/referrals/{referral['referral_id']}/accept", headers=HOSPITAL)
     assert r.status_code == 200, r.text
     assert (placement(client_id)["in_hospital"], placement(client_id)["station_id"]) == (True, station_id)
-    assert httpx.get(f"{URL['referral']}/v1/stations/{station_id}").json()["occupancy"] == 1
+    assert httpx.get(f"{URL['referral']}/v1/stations/{station_id}", headers=HEADERS).json()["occupancy"] == 1
 
     # When the hospital discharges them back (referral completed)
-    r = httpx.post(f"{URL['referral']}/v1/referrals/{referral['referral_id']}/complete", headers=HEADERS)
+    r = httpx.post(f"{URL['referral']}/v1/referrals/{referral['referral_id']}/complete", headers=HOSPITAL)
     assert r.status_code == 200, r.text
 
     # Then the client is back at their station

@@ -9,12 +9,12 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.conftest import URL
+from tests.e2e.conftest import URL, auth
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
 def register_client(actor: str = "worker-e2e") -> str:
-    headers = {"X-Jingkang-Actor": actor, "X-Jingkang-Role": "station_worker"}
+    headers = {"X-Jingkang-Actor": actor, "X-Jingkang-Role": "station_worker", **auth("station_worker", sub=actor)}
     r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(), headers=headers)
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]
@@ -27,29 +27,32 @@ def register_client(actor: str = "worker-e2e") -> str:
 
 def test_a_relapse_travels_from_assessment_to_a_medical_referral_and_a_notification(system):
     client_id = register_client()
+    worker = auth("station_worker")
 
     # assessment learned the client from ClientRegistered alone.
-    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record").status_code == 200,
+    wait_until(lambda: httpx.get(f"{URL['assessment']}/v1/clients/{client_id}/record", headers=worker).status_code == 200,
                timeout=60, what="assessment to learn the client")
     r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
                    json={"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True,
-                         "functional_score": 62, "assessor": "staff-1"})
+                         "functional_score": 62, "assessor": "staff-1"}, headers=worker)
     assert r.status_code == 201, r.text
     assert r.json()["service_category"] == "community_rehab"
     r = httpx.post(f"{URL['assessment']}/v1/clients/{client_id}/assessments",
                    json={"kind": "process", "stability": "unstable", "risk_level": 4, "willing": True,
-                         "functional_score": 41, "assessor": "staff-1"})
+                         "functional_score": 41, "assessor": "staff-1"}, headers=worker)
     assert r.status_code == 201, r.text
     assert {k: r.json()[k] for k in ("client_id", "service_category", "medical_referral_needed", "relapse_episode_open")} == {
         "client_id": client_id, "service_category": "dynamic_care", "medical_referral_needed": True,
         "relapse_episode_open": True}
 
-    referrals = wait_until(lambda: httpx.get(URL["referral"] + "/v1/referrals", params={"client_id": client_id}).json()["referrals"],
+    referrals = wait_until(lambda: httpx.get(URL["referral"] + "/v1/referrals", params={"client_id": client_id},
+                                             headers=worker).json()["referrals"],
                            timeout=60, what="a medical referral")
     assert [(r["kind"], r["status"]) for r in referrals] == [("medical", "requested")]
 
     def transfer_notices():
-        listed = httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id}).json()["notifications"]
+        listed = httpx.get(URL["notification"] + "/v1/notifications", params={"client_id": client_id},
+                           headers=worker).json()["notifications"]
         return [(n["kind"], n["status"]) for n in listed if n["kind"] == "transfer_requested"]
 
     assert wait_until(transfer_notices, timeout=60, what="the hospital to be notified") == [("transfer_requested", "sent")]
@@ -84,13 +87,16 @@ def test_funding_signs_pays_and_refuses_overpayment(system):
         "funding_sources": [{"source": "district_finance", "amount": "70000.00"}, {"source": "welfare_lottery", "amount": "30000.00"}],
         "unit_prices": {"medication_training": "80.00", "social_skills": "120.00"},
     }
-    r = httpx.post(URL["funding"] + "/v1/contracts", json=contract)
+    officer = auth("funding_officer")
+    r = httpx.post(URL["funding"] + "/v1/contracts", json=contract, headers=officer)
     assert r.status_code == 201, r.text
     contract_id = r.json()["contract_id"]
-    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "60000.00", "period": "2026-06"})
+    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "60000.00", "period": "2026-06"},
+                   headers=officer)
     assert r.status_code == 201, r.text
     assert (r.json()["paid_total"], r.json()["remaining"]) == ("60000.00", "40000.00")
-    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "40000.01", "period": "2026-07"})
+    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "40000.01", "period": "2026-07"},
+                   headers=officer)
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "amount"
 
