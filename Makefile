@@ -29,6 +29,10 @@ unit: install
 schemas: install
 	$(PY) -m shared.contract
 
+# Benchmarks against raw baselines (not tests): writes bench/results/latest.{json,md}
+bench: install
+	$(PY) bench/run.py
+
 clean:
 	-deploy/kafka/kafka.sh stop
 	-deploy/postgres/postgres.sh stop
