@@ -1,5 +1,7 @@
-"""funding's faust worker: `python -m services.funding worker`. Subscribes to nothing
-yet (session accrual arrives later); it runs so every service has the same three processes."""
+"""funding's faust worker: `python -m services.funding worker`. Accrues assessment's
+ServiceSessionDelivered (attended) against the station's contract, or records it as
+unfunded; learns station tiers from referral's StationRegistered (subsidies go to
+demonstration sites)."""
 from __future__ import annotations
 
 from services.funding.application import Funding, create_application
@@ -7,7 +9,7 @@ from services.funding.contracts import handlers
 from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
-TOPICS: list[str] = []  # topics whose events handlers() reacts to
+TOPICS = ["jingkang.assessment.v1", "jingkang.referral.v1"]  # topics whose events handlers() reacts to
 
 
 def create_consumer(settings: ServiceSettings, funding: Funding | None = None) -> EventConsumer:

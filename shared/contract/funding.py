@@ -31,6 +31,9 @@ class PurchaseContractSigned(PublicEvent):
     budget: Money
     funding_sources: list[FundingShare]
     unit_prices: dict[str, Money]
+    # Added after v1 was published, so optional: who buys, the station's district or the
+    # city over it (a code ending in 00). Every contract funding publishes names it.
+    purchaser_code: DistrictCode | None = None
 
 
 class PurchaseContractPaid(PublicEvent):
@@ -73,7 +76,9 @@ class SettlementApproved(PublicEvent):
 
 
 class BudgetExceededRejected(PublicEvent):
-    """A settlement or payment was refused because it would exceed the remaining budget."""
+    """A settlement was refused because it would exceed the remaining budget (no settlement
+    was created). `period`, `accrued` and `performance_score` say how the refused amount was
+    computed: priced accruals of the period times the score."""
 
     SERVICE = "funding"
     NAME = "BudgetExceededRejected"
@@ -81,6 +86,9 @@ class BudgetExceededRejected(PublicEvent):
     contract_id: UUID
     requested: Money
     remaining: Money
+    period: str | None = None
+    accrued: Money | None = None
+    performance_score: Decimal | None = None
 
 
 class SubsidyGranted(PublicEvent):
@@ -93,3 +101,20 @@ class SubsidyGranted(PublicEvent):
     kind: Literal["construction", "operating"]
     amount: Money
     granted_on: date
+    year: int | None = None  # the year an operating subsidy is for; none for the one-time construction subsidy
+
+
+class LotteryShareBelowMinimum(PublicEvent):
+    """Signing this contract left its purchaser's welfare-lottery share of disability
+    spending (across all the purchaser's contracts) below the minimum (default 20%).
+    Flagged for supervision; the contract stands."""
+
+    SERVICE = "funding"
+    NAME = "LotteryShareBelowMinimum"
+    SUBJECT = "contract_id"
+    contract_id: UUID
+    purchaser_code: DistrictCode
+    lottery: Money
+    spending: Money
+    share: Decimal
+    minimum: Decimal

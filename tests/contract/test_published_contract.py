@@ -17,8 +17,8 @@ from shared.contract.assessment import (
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.funding import (
-    BudgetExceededRejected, FundingShare, PurchaseContractPaid, PurchaseContractSigned, SessionAccrued,
-    SettlementApproved, SubsidyGranted,
+    BudgetExceededRejected, FundingShare, LotteryShareBelowMinimum, PurchaseContractPaid, PurchaseContractSigned,
+    SessionAccrued, SettlementApproved, SubsidyGranted,
 )
 from shared.contract.generate import LOCK, SCHEMA_DIR, incompatibilities, render
 from shared.contract.intake import (
@@ -57,7 +57,7 @@ EXAMPLES = [
     PurchaseContractSigned(contract_id=OTHER, station_id=uuid.uuid4(), district_code="110105", period_start=date(2026, 1, 1),
                            period_end=date(2026, 12, 31), budget=Decimal("100000.00"),
                            funding_sources=[FundingShare(source="welfare_lottery", amount=Decimal("100000"))],
-                           unit_prices={"social_skills": Decimal("120")}),
+                           unit_prices={"social_skills": Decimal("120")}, purchaser_code="110000"),
     PurchaseContractPaid(contract_id=OTHER, payment_id=uuid.uuid4(), amount=Decimal("2500.5"), period="2026-03",
                          paid_total=Decimal("2500.50"), remaining=Decimal("97499.50")),
     ConsentWithdrawn(client_id=CLIENT, consent=SCOPE, withdrawn_on=date(2026, 4, 1)),
@@ -82,8 +82,11 @@ EXAMPLES = [
                    amount=Decimal("120.00")),
     SettlementApproved(contract_id=OTHER, settlement_id=uuid.uuid4(), period="2026-Q1", accrued=Decimal("36000.00"),
                        performance_score=Decimal("0.92"), amount=Decimal("33120.00")),
-    BudgetExceededRejected(contract_id=OTHER, requested=Decimal("50000.00"), remaining=Decimal("40000.00")),
+    BudgetExceededRejected(contract_id=OTHER, requested=Decimal("50000.00"), remaining=Decimal("40000.00"), period="2026-Q2",
+                           accrued=Decimal("62500.00"), performance_score=Decimal("0.80")),
     SubsidyGranted(station_id=OTHER, kind="construction", amount=Decimal("200000.00"), granted_on=date(2026, 2, 1)),
+    LotteryShareBelowMinimum(contract_id=OTHER, purchaser_code="110105", lottery=Decimal("15000.00"),
+                             spending=Decimal("100000.00"), share=Decimal("0.1500"), minimum=Decimal("0.20")),
     NotificationFailed(client_id=CLIENT, notification_id=OTHER, kind="plan_due", channel="webhook", reason="HTTP 500",
                        failed_at=AT),
 ]
