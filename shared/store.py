@@ -18,11 +18,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import JSONTranscoder, ProcessRecorder, Tracking, Transcoding
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.clock import Clock, SystemClock
+from shared.errors import NotFound
 from shared.metrics import EVENTS_APPENDED
 
 META = "_meta"
@@ -108,6 +109,16 @@ class ServiceApplication(Application):
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def get_aggregate(self, aggregate_id: Any, cls: type, what: str, shown_id: Any = None) -> Any:
+        """The aggregate of that type, or NotFound (also for another aggregate's id in the same store)."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(what, shown_id or aggregate_id) from None
+        if not isinstance(aggregate, cls):
+            raise NotFound(what, shown_id or aggregate_id)
+        return aggregate
 
     def record_position(self, tracking: Tracking) -> None:
         """Mark a consumed message as done when it caused no events."""

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 
 from services.funding.domain import LOTTERY_MINIMUM, BudgetExceeded, PurchaseContract, PurchaserPlan, StationFunding
 from shared.clock import Clock, SystemClock
@@ -59,7 +58,7 @@ class Funding(ServiceApplication):
         return payment
 
     def get_contract(self, contract_id: UUID) -> PurchaseContract:
-        return self._get(contract_id, PurchaseContract, "contract")
+        return self.get_aggregate(contract_id, PurchaseContract, "contract")
 
     # -- accrual (assessment's ServiceSessionDelivered) ----------------------------------------
 
@@ -136,7 +135,7 @@ class Funding(ServiceApplication):
 
     def get_station(self, station_id: UUID) -> StationFunding:
         """A station funding has heard of (registered, contracted, or had sessions)."""
-        return self._get(StationFunding.id_for(station_id), StationFunding, "station", shown_id=station_id)
+        return self.get_aggregate(StationFunding.id_for(station_id), StationFunding, "station", shown_id=station_id)
 
     def unfunded_sessions(self, station_id: UUID) -> list[dict[str, Any]]:
         """Oldest session first."""
@@ -145,18 +144,9 @@ class Funding(ServiceApplication):
     # -- purchasers ----------------------------------------------------------------------------
 
     def get_purchaser(self, purchaser_code: str) -> PurchaserPlan:
-        return self._get(PurchaserPlan.id_for(purchaser_code), PurchaserPlan, "purchaser", shown_id=purchaser_code)
+        return self.get_aggregate(PurchaserPlan.id_for(purchaser_code), PurchaserPlan, "purchaser", shown_id=purchaser_code)
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _get(self, aggregate_id: UUID, cls: type, what: str, shown_id: Any = None) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(what, shown_id or aggregate_id) from None
-        if not isinstance(aggregate, cls):  # another aggregate's id in the same store
-            raise NotFound(what, shown_id or aggregate_id)
-        return aggregate
 
     def _station(self, station_id: UUID) -> StationFunding:
         index_id = StationFunding.id_for(station_id)

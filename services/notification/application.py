@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 
 from services.notification.channels import Channel, LogChannel, WebhookChannel
 from services.notification.contracts import forwardable_types
@@ -291,7 +290,7 @@ class Notifications(Deadlines, ServiceApplication):
         return subscription
 
     def get_subscription(self, subscription_id: UUID) -> Subscription:
-        return self._get(subscription_id, Subscription, "subscription")
+        return self.get_aggregate(subscription_id, Subscription, "subscription")
 
     def list_subscriptions(self, district_code: str) -> list[Subscription]:
         require_district_code("district", district_code)
@@ -301,7 +300,7 @@ class Notifications(Deadlines, ServiceApplication):
         return [self.get_subscription(s) for s in self.repository.get(index_id).subscription_ids]
 
     def get_delivery(self, delivery_id: UUID) -> Delivery:
-        return self._get(delivery_id, Delivery, "delivery")
+        return self.get_aggregate(delivery_id, Delivery, "delivery")
 
     def list_deliveries(self, status: str, subscription_id: UUID | None = None) -> list[Delivery]:
         """Deliveries failing now (a retry is scheduled) or dead letters, oldest first."""
@@ -436,7 +435,7 @@ class Notifications(Deadlines, ServiceApplication):
     # --- queries --------------------------------------------------------------------------------
 
     def get_notification(self, notification_id: UUID) -> Notification:
-        return self._get(notification_id, Notification, "notification")
+        return self.get_aggregate(notification_id, Notification, "notification")
 
     def list_for_client(self, client_id: UUID) -> list[Notification]:
         """A client's notifications, oldest first (empty for an unknown client)."""
@@ -467,15 +466,6 @@ class Notifications(Deadlines, ServiceApplication):
     @staticmethod
     def _known_types() -> set[str]:
         return set(REGISTRY)
-
-    def _get(self, aggregate_id: UUID, cls: type, what: str) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(what, aggregate_id) from None
-        if not isinstance(aggregate, cls):  # another aggregate's id in the same store
-            raise NotFound(what, aggregate_id)
-        return aggregate
 
     def _entry(self, about: str, subject_id: UUID) -> DirectoryEntry:
         entry_id = DirectoryEntry.id_for(about, subject_id)

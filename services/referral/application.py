@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 
 from services.referral.domain import WAITLIST_LIMIT, ClientReferrals, DistrictPlacement, Referral, Station
 from shared.clock import LOCAL, Clock, SystemClock
@@ -122,7 +121,7 @@ class Referrals(Deadlines, ServiceApplication):
         return [district]
 
     def get_referral(self, referral_id: UUID) -> Referral:
-        return self._get(referral_id, Referral, "referral")
+        return self.get_aggregate(referral_id, Referral, "referral")
 
     def referrals_of(self, client_id: UUID) -> list[Referral]:
         index_id = ClientReferrals.id_for(client_id)
@@ -202,14 +201,14 @@ class Referrals(Deadlines, ServiceApplication):
         return station.id
 
     def change_capacity(self, station_id: UUID, capacity: int) -> StationView:
-        station = self._get(station_id, Station, "station")
+        station = self.get_aggregate(station_id, Station, "station")
         district = self._district(station.district_code)
         if district.change_capacity(station_id=station_id, capacity=capacity, on=self.clock.today()):
             self.save(district)
         return self.get_station(station_id)
 
     def get_station(self, station_id: UUID) -> StationView:
-        station = self._get(station_id, Station, "station")
+        station = self.get_aggregate(station_id, Station, "station")
         district = self._district(station.district_code)
         return StationView(station, district.capacity[station_id], district.occupancy(station_id))
 
@@ -218,7 +217,7 @@ class Referrals(Deadlines, ServiceApplication):
         if DistrictPlacement.id_for(district_code) not in self.repository:
             return []
         district = self._district(district_code)
-        return [StationView(self._get(s, Station, "station"), district.capacity[s], district.occupancy(s))
+        return [StationView(self.get_aggregate(s, Station, "station"), district.capacity[s], district.occupancy(s))
                 for s in district.capacity]
 
     def waitlist_of(self, district_code: str) -> list[tuple[UUID, str, date]]:
@@ -264,15 +263,6 @@ class Referrals(Deadlines, ServiceApplication):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _get(self, aggregate_id: UUID, cls: type, what: str) -> Any:
-        try:
-            aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFound(what, aggregate_id) from None
-        if not isinstance(aggregate, cls):  # another aggregate's id in the same store
-            raise NotFound(what, aggregate_id)
-        return aggregate
-
     def _client(self, client_id: UUID) -> ClientReferrals:
         index_id = ClientReferrals.id_for(client_id)
         if index_id in self.repository:
@@ -299,7 +289,7 @@ class Referrals(Deadlines, ServiceApplication):
 
     def _check_station_for_transfer(self, client: ClientReferrals, station_id: UUID) -> None:
         try:
-            station = self._get(station_id, Station, "station")
+            station = self.get_aggregate(station_id, Station, "station")
         except NotFound:
             raise InvalidInput("to_station_id", "no such station") from None
         if client.district_code is not None and station.district_code != client.district_code:
