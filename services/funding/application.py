@@ -12,7 +12,6 @@ from uuid import UUID
 
 from services.funding.domain import LOTTERY_MINIMUM, BudgetExceeded, PurchaseContract, PurchaserPlan, StationFunding
 from shared.clock import Clock, SystemClock
-from shared.errors import NotFound
 from shared.settings import ServiceSettings, SettingsError, store_env
 from shared.store import ServiceApplication
 
