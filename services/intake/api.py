@@ -51,6 +51,19 @@ class ConsentIn(Strict):
     scope: ConsentScopeIn = ConsentScopeIn()
 
 
+class ConsentWithdrawalIn(Strict):
+    scopes: list[Literal["rehabilitation_services", "share_with_health", "share_with_disability_and_employment"]] = Field(min_length=1)
+
+
+class RelocationIn(Strict):
+    district_code: str = DISTRICT
+    street_code: str = STREET
+
+
+class ExitIn(Strict):
+    reason: Literal["recovered", "moved_away", "transferred", "withdrew", "died"]
+
+
 class ApplicationCreated(BaseModel):
     application_id: UUID
 
@@ -76,6 +89,7 @@ class ClientOut(BaseModel):
     free_service_eligible: bool
     hardship_categories: list[str]
     consent: ConsentScopeIn
+    exited: bool = False
 
 
 def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastAPI:
@@ -124,6 +138,25 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         c = intake.get_client(client_id)
         return ClientOut(client_id=c.id, district_code=c.district_code, street_code=c.street_code,
                          registered_on=c.registered_on, free_service_eligible=c.free_service_eligible,
-                         hardship_categories=c.hardship_categories, consent=ConsentScopeIn(**c.consent))
+                         hardship_categories=c.hardship_categories, consent=ConsentScopeIn(**c.consent),
+                         exited=bool(c.exit))
+
+    @api.post("/v1/clients/{client_id}/consent/withdrawals", response_model=ClientOut, tags=["clients"])
+    def withdraw_consent(client_id: UUID, body: ConsentWithdrawalIn, intake: Intake = Depends(get_intake)):
+        """Withdraw part or all of the consent: later sharing stops (ConsentWithdrawn); history stays."""
+        intake.withdraw_consent(client_id, scopes=list(body.scopes))
+        return get_client(client_id, intake)
+
+    @api.post("/v1/clients/{client_id}/relocation", response_model=ClientOut, tags=["clients"])
+    def relocate(client_id: UUID, body: RelocationIn, intake: Intake = Depends(get_intake)):
+        """The client moved (ClientRelocated)."""
+        intake.relocate_client(client_id, district_code=body.district_code, street_code=body.street_code)
+        return get_client(client_id, intake)
+
+    @api.post("/v1/clients/{client_id}/exit", response_model=ClientOut, tags=["clients"])
+    def exit_programme(client_id: UUID, body: ExitIn, intake: Intake = Depends(get_intake)):
+        """The client leaves the programme (ClientExited); later commands on the client are 409."""
+        intake.exit_client(client_id, reason=body.reason)
+        return get_client(client_id, intake)
 
     return api

@@ -37,6 +37,24 @@ class Intake(ServiceApplication):
         self.save(application, client)
         return client.id
 
+    def withdraw_consent(self, client_id: UUID, *, scopes: list[str]) -> Client:
+        client = self.get_client(client_id)
+        client.withdraw_consent(scopes=scopes, today=self.clock.today())
+        self.save(client)
+        return client
+
+    def relocate_client(self, client_id: UUID, *, district_code: str, street_code: str) -> Client:
+        client = self.get_client(client_id)
+        client.relocate(district_code=district_code, street_code=street_code, today=self.clock.today())
+        self.save(client)
+        return client
+
+    def exit_client(self, client_id: UUID, *, reason: str) -> Client:
+        client = self.get_client(client_id)
+        client.leave(reason=reason, today=self.clock.today())
+        self.save(client)
+        return client
+
     def get_application(self, application_id: UUID) -> Application:
         try:
             application = self.repository.get(application_id)

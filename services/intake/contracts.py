@@ -7,7 +7,9 @@ from typing import Any, Iterable
 from services.intake.domain import Application, Client
 from shared.consumer import Handler
 from shared.contract import PublicEvent
-from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded, ConsentScope
+from shared.contract.intake import (
+    ApplicationSubmitted, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded, ConsentScope, ConsentWithdrawn,
+)
 
 
 def to_public(domain_event: Any) -> Iterable[PublicEvent]:
@@ -37,6 +39,15 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
             hardship_categories=domain_event.hardship_categories,
             consent=ConsentScope(**domain_event.consent),
         )
+    elif isinstance(domain_event, Client.ConsentWithdrawn):
+        yield ConsentWithdrawn(client_id=domain_event.originator_id, consent=ConsentScope(**domain_event.consent),
+                               withdrawn_on=domain_event.withdrawn_on)
+    elif isinstance(domain_event, Client.Relocated):
+        yield ClientRelocated(client_id=domain_event.originator_id, district_code=domain_event.district_code,
+                              street_code=domain_event.street_code, relocated_on=domain_event.relocated_on)
+    elif isinstance(domain_event, Client.Exited):
+        yield ClientExited(client_id=domain_event.originator_id, reason=domain_event.reason,
+                           exited_on=domain_event.exited_on)
 
 
 def handlers(intake: Any) -> dict[str, Handler]:

@@ -17,6 +17,8 @@ from shared.errors import Conflict, InvalidInput
 SOURCES = ("self", "guardian", "hospital_discharge", "community")
 HARDSHIP = ("disability_subsidy", "extreme_poverty", "minimum_living_allowance", "marginal", "expenditure_hardship")
 ADULT_AGE = 18
+CONSENT_SCOPES = ("rehabilitation_services", "share_with_health", "share_with_disability_and_employment")
+EXIT_REASONS = ("recovered", "moved_away", "transferred", "withdrew", "died")
 
 
 def check_identity(applicant: dict[str, Any], today: date) -> None:
@@ -121,8 +123,51 @@ class Client(Aggregate):
         self.hardship_categories = hardship_categories
         self.consent = consent
         self.registered_on = registered_on
+        self.exit: dict[str, Any] | None = None
 
     @property
     def free_service_eligible(self) -> bool:
         # Hardship categories of the policy qualify for free service.
         return bool(self.hardship_categories)
+
+    def _active(self) -> None:
+        if self.exit:
+            raise Conflict(f"the client exited on {self.exit['exited_on']} ({self.exit['reason']}); no further changes")
+
+    def withdraw_consent(self, *, scopes: list[str], today: date) -> None:
+        """Later sharing stops; what was shared and recorded stays (the history is not rewritten)."""
+        self._active()
+        unknown = sorted(set(scopes) - set(CONSENT_SCOPES))
+        if not scopes or unknown:
+            raise InvalidInput("scopes", f"name one or more of {', '.join(CONSENT_SCOPES)}")
+        if not any(self.consent.get(scope) for scope in scopes):
+            raise Conflict("that consent is not currently given")
+        self._consent_withdrawn(consent={k: v and k not in scopes for k, v in self.consent.items()}, withdrawn_on=today)
+
+    @event("ConsentWithdrawn")
+    def _consent_withdrawn(self, consent: dict[str, bool], withdrawn_on: date) -> None:
+        self.consent = consent
+
+    def relocate(self, *, district_code: str, street_code: str, today: date) -> None:
+        self._active()
+        if not street_code.startswith(district_code):
+            raise InvalidInput("street_code", "must lie in the district (start with its code)")
+        if (district_code, street_code) == (self.district_code, self.street_code):
+            raise Conflict("the client already lives there")
+        self._relocated(district_code=district_code, street_code=street_code, relocated_on=today)
+
+    @event("Relocated")
+    def _relocated(self, district_code: str, street_code: str, relocated_on: date) -> None:
+        self.district_code = district_code
+        self.street_code = street_code
+
+    def leave(self, *, reason: str, today: date) -> None:
+        """Exit from the programme (转出)."""
+        self._active()
+        if reason not in EXIT_REASONS:
+            raise InvalidInput("reason", f"must be one of {', '.join(EXIT_REASONS)}")
+        self._exited(reason=reason, exited_on=today)
+
+    @event("Exited")
+    def _exited(self, reason: str, exited_on: date) -> None:
+        self.exit = {"reason": reason, "exited_on": exited_on}
