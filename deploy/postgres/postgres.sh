@@ -11,7 +11,16 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-data="${PG_DATA:-$root/.cache/postgres/data}"
+default_data() {
+  # The cluster lives in the repository's cache, unless the postgres user cannot reach the
+  # repository (a clone under /root, say): then beside it in /var/tmp, one per repository.
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$root" 2>/dev/null; then
+    echo "/var/tmp/jingkang-postgres-$(printf %s "$root" | md5sum | cut -c1-8)/data"
+  else
+    echo "$root/.cache/postgres/data"
+  fi
+}
+data="${PG_DATA:-$(default_data)}"
 base=$(dirname "$data")
 run="$base/run"            # unix socket dir: private to this cluster, never /var/run/postgresql
 port="${PG_PORT:-5433}"
