@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import jwt
 from fastapi import HTTPException, Request
 
-from shared.store import _current
+from shared.store import current_context
 
 ROLES = ("station_worker", "district_admin", "hospital", "funding_officer", "auditor", "integration")
 ALGORITHM = "HS256"
@@ -98,7 +98,7 @@ def guard(authority: Authority, access: dict[str, tuple[str, ...]]):
         if principal.role not in allowed:
             raise HTTPException(403, f"role {principal.role} may not call {key}"
                                      + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
-        ctx = _current.get()
+        ctx = current_context()
         if ctx is not None:  # the events this request causes name the token's holder
             ctx.actor, ctx.role = principal.actor, principal.role
         request.state.principal = principal

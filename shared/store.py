@@ -55,6 +55,11 @@ def command_context(**kwargs: Any) -> Iterator[CommandContext]:
         _current.reset(token)
 
 
+def current_context() -> CommandContext | None:
+    """The command context of the request or message being handled, if any."""
+    return _current.get()
+
+
 def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier)
