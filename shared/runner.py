@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Callable
 
 from shared import metrics
@@ -19,6 +20,7 @@ from shared.telemetry import setup_tracing
 from shared.topics import ensure_topics, public_topics
 
 log = logging.getLogger("jingkang")
+WORKER_RESTART_SECONDS = 3
 
 
 class JsonFormatter(logging.Formatter):
@@ -99,7 +101,17 @@ def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:
     ensure_topics(settings.kafka_bootstrap, public_topics() + [settings.dead_letter_topic])
     metrics.serve(settings.metrics_port + 1 if settings.metrics_port else None)
     worker_app = create_worker(settings)
-    faust.Worker(worker_app, loglevel="WARNING").execute_from_commandline()
+    try:
+        faust.Worker(worker_app, loglevel="WARNING").execute_from_commandline()
+    except SystemExit as exit_:
+        if exit_.code in (0, None):
+            raise
+        # faust gives up when the broker vanishes while it starts (or crashes later); its
+        # app cannot be restarted in-process, so the process starts itself afresh, as a
+        # supervisor would, and resumes from the positions it committed.
+        log.warning("worker stopped with exit code %s; restarting in %ss", exit_.code, WORKER_RESTART_SECONDS)
+        time.sleep(WORKER_RESTART_SECONDS)
+        os.execv(sys.executable, sys.orig_argv)
 
 
 def main(service: str, load_settings: Callable, create_app: Callable, create_relay: Callable, create_worker: Callable) -> None:

@@ -50,6 +50,10 @@ def test_commands_survive_broker_and_database_restarts(pg_store_url, kafka_boots
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{PORT}/health").status_code == 200, timeout=60, what="intake api")
         procs += [spawn("services.intake", "relay", env, "relay"), spawn("services.assessment", "worker", env, "worker")]
+        # The outages hit a system in steady state: the worker has joined its group and consumes.
+        first = register_one()
+        assessments = create_assessments(load_settings("assessment", {"JINGKANG_ASSESSMENT_STORE": env["JINGKANG_ASSESSMENT_STORE"]}))
+        wait_until(lambda: uuid.UUID(first) in assessments.repository, timeout=120, what="the worker consuming")
         run_load_through_restarts(env, kafka_env)
     finally:
         for p in procs:
@@ -59,6 +63,13 @@ def test_commands_survive_broker_and_database_restarts(pg_store_url, kafka_boots
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def register_one() -> str:
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30) as http:
+        app_id = http.post("/v1/applications", json=application_body()).json()["application_id"]
+        assert http.post(f"/v1/applications/{app_id}/consent", json={"signed_by": "self"}).status_code == 201
+        return http.post(f"/v1/applications/{app_id}/register").json()["client_id"]
 
 
 def run_load_through_restarts(env: dict, kafka_env: dict) -> None:
