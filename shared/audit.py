@@ -50,7 +50,10 @@ def open_store(service: str) -> ServiceApplication:
     env = store_env(settings)
     if service == "intake" and not settings.cipher_key:
         env.pop("CIPHER_TOPIC", None)
-    return ServiceApplication(env=env)
+    # eventsourcing names PostgreSQL tables after the application (intake_events, ...): a
+    # plain ServiceApplication would read an empty `serviceapplication_events` instead.
+    store = type(f"{service.capitalize()}Store", (ServiceApplication,), {"name": service})
+    return store(env=env)
 
 
 def _plain(value: Any) -> Any:
