@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.intake.domain import Application, Client
+from services.intake.domain import Application, Client, lookup_hash
 from shared.clock import FixedClock
 from shared.errors import Conflict, InvalidInput
-from tests.support import resident_id
+from tests.support import guardian, resident_id
 
 TODAY = FixedClock().today()
 FULL_CONSENT = {"rehabilitation_services": True, "share_with_health": False,
@@ -25,9 +25,12 @@ def person(born: date = date(1980, 6, 15), sex: str = "female", **overrides: Any
 
 
 def submit(applicant: dict[str, Any] | None = None, **overrides: Any) -> Application:
-    args: dict[str, Any] = dict(source="hospital_discharge", applicant=applicant or person(),
+    applicant = applicant or person()
+    args: dict[str, Any] = dict(source="hospital_discharge", applicant=applicant,
                                 district_code="110105", street_code="110105001",
-                                hardship_categories=["minimum_living_allowance"], today=TODAY)
+                                hardship_categories=["minimum_living_allowance"], today=TODAY,
+                                lookup_hash=lookup_hash(b"a test lookup key", applicant["id_number"]),
+                                registration_due_on=TODAY + timedelta(days=7))
     args.update(overrides)
     return Application.submit(**args)
 
@@ -46,8 +49,8 @@ def with_wrong_check_digit(number: str) -> str:
 def test_a_valid_application_is_submitted():
     # When a hospital submits an application for a resident with a valid id
     application = submit()
-    # Then it is recorded as submitted, awaiting consent
-    assert event_names(application) == ["Submitted"]
+    # Then it is recorded as submitted and its identity as verified, awaiting consent
+    assert event_names(application) == ["Submitted", "IdentityVerified"]
     assert application.status == "submitted"
     assert application.submitted_on == TODAY
 
@@ -148,7 +151,7 @@ def test_registering_twice_is_refused():
 
 def test_a_minor_cannot_sign_consent_themself_but_their_guardian_can():
     # Given an applicant born ten years before today
-    application = submit(person(born=TODAY.replace(year=TODAY.year - 10)), source="guardian")
+    application = submit(person(born=TODAY.replace(year=TODAY.year - 10)), source="guardian", guardian=guardian())
     application.collect_events()
     # When the child signs consent, then it is refused: a minor's guardian signs
     with pytest.raises(Conflict):
@@ -171,7 +174,7 @@ def test_an_adult_turning_eighteen_today_may_sign_themself():
 
 def test_a_minor_the_day_before_their_eighteenth_birthday_still_needs_the_guardian():
     born = TODAY.replace(year=TODAY.year - 18) + timedelta(days=1)
-    application = submit(person(born=born))
+    application = submit(person(born=born), guardian=guardian())
     with pytest.raises(Conflict):
         application.record_consent(signed_by="self", scope=FULL_CONSENT, today=TODAY)
 
