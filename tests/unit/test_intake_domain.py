@@ -7,10 +7,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
+from services.intake.application import create_application
 from services.intake.domain import Application, Client, lookup_hash
 from shared.clock import FixedClock
 from shared.errors import Conflict, InvalidInput
+from shared.settings import load_settings
 from tests.support import guardian, resident_id
 
 TODAY = FixedClock().today()
@@ -189,3 +192,25 @@ def test_consent_that_excludes_rehabilitation_services_does_not_allow_registrati
     with pytest.raises(Conflict):
         application.register(today=TODAY)
     assert event_names(application) == [] and application.status == "consented"
+
+
+# --- applications stored before guardians and the person index ------------------------------
+
+
+def test_an_application_stored_as_version_1_reads_back_with_its_identity_in_one_field():
+    # Given an application stored by the earlier version of intake: `applicant` alone
+    intake = create_application(load_settings("intake", {"JINGKANG_INTAKE_STORE": "memory://"}), clock=FixedClock())
+    current = submit(person(born=date(1970, 2, 28)))
+    stored = intake.mapper.to_stored_event(current.collect_events()[0])
+    state = intake.mapper.transcoder.decode(stored.state)
+    v1 = {k: v for k, v in state.items() if k not in (
+        "class_version", "identity", "adult_on", "has_guardian", "lacks_capacity", "lookup_hash", "registration_due_on")}
+    v1["applicant"] = state["identity"]["applicant"]
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic, intake.mapper.transcoder.encode(v1))
+    # When it is read
+    event = intake.mapper.to_domain_event(old)
+    application = event.mutate(None)
+    # Then the identity holds the applicant, no guardian, and it is outside the person index
+    assert application.identity == {"applicant": current.applicant, "guardian": None}
+    assert (application.adult_on, application.has_guardian, application.lookup_hash) == (date(1988, 2, 28), False, None)
+    assert application.registration_due_on is None and application.report_registration_overdue(TODAY) is False
