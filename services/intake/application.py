@@ -11,8 +11,8 @@ from uuid import UUID
 
 from services.intake.domain import REGISTRATION, Application, Client, PersonIndex, lookup_hash
 from services.intake.registry import NoRegistry, Registry
-from services.intake.settings import lookup_key, registration_working_days, registry, working_days
-from services.intake.settings import DEVELOPMENT_LOOKUP_KEY
+from services.intake.settings import DEVELOPMENT_LOOKUP_KEY, lookup_key, registration_working_days, working_days
+from services.intake.settings import registry as configured_registry
 from services.intake.working_days import WorkingDays
 from shared.clock import Clock, SystemClock
 from shared.deadlines import Deadlines
@@ -163,5 +163,5 @@ class Intake(Deadlines, ServiceApplication):
 
 def create_application(settings: ServiceSettings, clock: Clock | None = None, registry_adapter: Registry | None = None) -> Intake:
     return Intake(env=store_env(settings), clock=clock or SystemClock(settings.clock_file),
-                  lookup_key=lookup_key(settings), registry=registry_adapter or registry(settings),
+                  lookup_key=lookup_key(settings), registry=registry_adapter or configured_registry(settings),
                   calendar=working_days(settings), registration_working_days=registration_working_days(settings))
