@@ -46,6 +46,16 @@ def dev_cipher_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def dev_lookup_key(data_dir: Path) -> str:
+    """A development key for intake's person index (keyed hash of resident ids): it must stay
+    the same as long as the data it indexes, so it is kept beside it too."""
+    path = data_dir / "intake-lookup.key"
+    if not path.exists():
+        path.write_text(base64.b64encode(os.urandom(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def dev_jwt_key(data_dir: Path) -> str:
     """A development key that signs bearer tokens, kept in the data dir so tokens outlive a restart."""
     path = data_dir / "jwt.key"
@@ -80,6 +90,7 @@ def main() -> None:
     env = dict(os.environ, JINGKANG_DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     env.setdefault("JINGKANG_KAFKA", "127.0.0.1:9092")
     env.setdefault("JINGKANG_INTAKE_CIPHER_KEY", dev_cipher_key(data_dir))
+    env.setdefault("JINGKANG_INTAKE_LOOKUP_KEY", dev_lookup_key(data_dir))
     if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
         env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production brings its own (shared.settings insists)
     for i, service in enumerate(SERVICES):

@@ -39,7 +39,7 @@ from shared.settings import ServiceSettings, load_settings, store_env
 from shared.store import ServiceApplication, event_meta
 from shared.topics import public_topics
 
-REDACTED = {"applicant", "guardian", "goals", "note", "notes", "secret"}  # personal data, free text, secrets
+REDACTED = {"applicant", "guardian", "identity", "lookup_hash", "goals", "note", "notes", "secret"}  # personal data, free text, secrets
 
 
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")

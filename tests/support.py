@@ -11,10 +11,26 @@ from typing import Any, Callable
 from services.intake.resident_id import check_digit
 
 
+_issued: set[str] = set()  # intake refuses a second open application for one person: never repeat one
+
+
 def resident_id(born: date, sex: str = "female", region: str = "110105") -> str:
-    seq = random.randrange(0, 99) * 10 + random.choice([1, 3, 5, 7, 9] if sex == "male" else [0, 2, 4, 6, 8])
-    first17 = f"{region}{born:%Y%m%d}{seq:03d}"
-    return first17 + check_digit(first17)
+    """A valid resident id for that birth date and sex, not handed out before in this process."""
+    for _ in range(1000):
+        seq = random.randrange(0, 100) * 10 + random.choice([1, 3, 5, 7, 9] if sex == "male" else [0, 2, 4, 6, 8])
+        first17 = f"{region}{born:%Y%m%d}{seq:03d}"
+        number = first17 + check_digit(first17)
+        if number not in _issued:
+            _issued.add(number)
+            return number
+    raise RuntimeError("no unused resident id left for that birth date, sex and region")
+
+
+def guardian(born: date | None = None, relationship: str = "parent") -> dict[str, Any]:
+    """A guardian as the API takes it: an adult by default."""
+    born = born or date(1960, 1, 1) + timedelta(days=random.randrange(0, 7000))
+    return {"name": "监护" + uuid.uuid4().hex[:4], "id_number": resident_id(born, "male", region="110108"),
+            "relationship": relationship, "phone": "13700000000"}
 
 
 def applicant(born: date | None = None, sex: str = "female") -> dict[str, Any]:

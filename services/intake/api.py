@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.application import Intake, create_application
@@ -30,9 +30,19 @@ class Applicant(Strict):
     address: str = Field(min_length=1, max_length=200)
 
 
+class Guardian(Strict):
+    name: str = Field(min_length=1, max_length=50)
+    id_number: str = Field(description="the guardian's 18-digit resident identity number")
+    relationship: Literal["parent", "spouse", "child", "sibling", "other_relative", "appointed_guardian"]
+    phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
+
+
 class ApplicationIn(Strict):
     source: Literal["self", "guardian", "hospital_discharge", "community"]
     applicant: Applicant
+    guardian: Guardian | None = Field(default=None, description="required for a guardian's application, a minor, "
+                                                                "or an applicant who lacks capacity")
+    lacks_capacity: bool = False
     district_code: str = DISTRICT
     street_code: str = STREET
     hardship_categories: list[
@@ -60,6 +70,10 @@ class RelocationIn(Strict):
     street_code: str = STREET
 
 
+class IdentityRejectionIn(Strict):
+    reason: Literal["documents_mismatch", "not_resident", "registry_conflict", "other"]
+
+
 class ExitIn(Strict):
     reason: Literal["recovered", "moved_away", "transferred", "withdrew", "died"]
 
@@ -72,13 +86,26 @@ class ClientCreated(BaseModel):
     client_id: UUID
 
 
+class RegistryCheckOut(BaseModel):
+    status: Literal["listed", "not_listed", "unavailable", "not_configured"]
+    registry: str
+    listed_since: date | None = None
+    note: str | None = None
+    checked_on: date
+
+
 class ApplicationOut(BaseModel):
     application_id: UUID
-    status: Literal["submitted", "consented", "registered"]
+    status: Literal["submitted", "consented", "registered", "withdrawn", "rejected"]
     source: str
     district_code: str
     street_code: str
     client_id: UUID | None
+    submitted_on: date
+    registration_due_on: date | None = None
+    identity_verified_on: date | None = None
+    registry_check: RegistryCheckOut | None = None
+    rejection_reason: str | None = None
 
 
 class ClientOut(BaseModel):
@@ -90,6 +117,21 @@ class ClientOut(BaseModel):
     hardship_categories: list[str]
     consent: ConsentScopeIn
     exited: bool = False
+
+
+class IdentityOut(BaseModel):
+    client_id: UUID
+    purpose: str
+    applicant: dict
+    guardian: dict | None
+
+
+def application_out(a) -> ApplicationOut:
+    return ApplicationOut(application_id=a.id, status=a.status, source=a.source, district_code=a.district_code,
+                          street_code=a.street_code, client_id=a.client_id, submitted_on=a.submitted_on,
+                          registration_due_on=a.registration_due_on, identity_verified_on=a.verified_on,
+                          registry_check=RegistryCheckOut(**a.registry_check) if a.registry_check else None,
+                          rejection_reason=a.closed["reason"] if a.closed else None)
 
 
 def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastAPI:
@@ -105,10 +147,14 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
 
     @api.post("/v1/applications", status_code=201, response_model=ApplicationCreated, tags=["applications"])
     def submit_application(body: ApplicationIn, intake: Intake = Depends(get_intake)):
-        """Submit an application; the resident id is checked (check digit, birth date, sex)."""
+        """Submit an application; the resident id is checked (check digit, birth date, sex) and
+        cross-checked with the registry. 409 if the person already has an open application or
+        is an active client."""
         application_id = intake.submit_application(
             source=body.source,
             applicant=body.applicant.model_dump(),
+            guardian=body.guardian.model_dump() if body.guardian else None,
+            lacks_capacity=body.lacks_capacity,
             district_code=body.district_code,
             street_code=body.street_code,
             hardship_categories=list(body.hardship_categories),
@@ -117,9 +163,17 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
 
     @api.get("/v1/applications/{application_id}", response_model=ApplicationOut, tags=["applications"])
     def get_application(application_id: UUID, intake: Intake = Depends(get_intake)):
-        a = intake.get_application(application_id)
-        return ApplicationOut(application_id=a.id, status=a.status, source=a.source, district_code=a.district_code,
-                              street_code=a.street_code, client_id=a.client_id)
+        return application_out(intake.get_application(application_id))
+
+    @api.post("/v1/applications/{application_id}/withdrawal", response_model=ApplicationOut, tags=["applications"])
+    def withdraw_application(application_id: UUID, intake: Intake = Depends(get_intake)):
+        """The applicant withdraws before registration (ApplicationWithdrawn); the application closes."""
+        return application_out(intake.withdraw_application(application_id))
+
+    @api.post("/v1/applications/{application_id}/identity-rejection", response_model=ApplicationOut, tags=["applications"])
+    def reject_identity(application_id: UUID, body: IdentityRejectionIn, intake: Intake = Depends(get_intake)):
+        """A worker rejects the identity (IdentityRejected); the application closes."""
+        return application_out(intake.reject_identity(application_id, reason=body.reason))
 
     @api.post("/v1/applications/{application_id}/consent", status_code=201, tags=["applications"])
     def record_consent(application_id: UUID, body: ConsentIn, intake: Intake = Depends(get_intake)):
@@ -140,6 +194,18 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
                          registered_on=c.registered_on, free_service_eligible=c.free_service_eligible,
                          hardship_categories=c.hardship_categories, consent=ConsentScopeIn(**c.consent),
                          exited=bool(c.exit))
+
+    @api.get("/v1/clients/{client_id}/identity", response_model=IdentityOut, tags=["clients"])
+    def read_identity(client_id: UUID, response: Response,
+                      purpose: Literal["service_delivery", "guardian_contact", "medical_referral", "legal_request"] = Query(
+                          description="why the identity is read; recorded with the reader"),
+                      intake: Intake = Depends(get_intake)):
+        """The client's identity (applicant and guardian). Every read is recorded (IdentityRead:
+        purpose, actor and role) and never published."""
+        identity = intake.read_identity(client_id, purpose=purpose)
+        response.headers["Cache-Control"] = "no-store"
+        return IdentityOut(client_id=client_id, purpose=purpose, applicant=identity["applicant"],
+                           guardian=identity.get("guardian"))
 
     @api.post("/v1/clients/{client_id}/consent/withdrawals", response_model=ClientOut, tags=["clients"])
     def withdraw_consent(client_id: UUID, body: ConsentWithdrawalIn, intake: Intake = Depends(get_intake)):

@@ -1,29 +1,62 @@
-"""The intake Application: commands and queries over applications and clients.
-Every command is get -> call -> save; no HTTP, no Kafka here."""
+"""The intake Application: commands and queries over applications, clients and the person
+index. Every command is get -> call -> save; no HTTP, no Kafka here. The registration time
+limit uses shared.deadlines: submission saves an Agenda entry with the application, and the
+worker's timer calls `run_deadlines()`."""
 from __future__ import annotations
 
+import logging
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
-from services.intake.domain import Application, Client
+from services.intake.domain import REGISTRATION, Application, Client, PersonIndex, lookup_hash
+from services.intake.registry import NoRegistry, Registry
+from services.intake.settings import DEVELOPMENT_LOOKUP_KEY, lookup_key, registration_working_days, working_days
+from services.intake.settings import registry as configured_registry
+from services.intake.working_days import WorkingDays
 from shared.clock import Clock, SystemClock
+from shared.deadlines import Deadlines
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, command_context
+
+log = logging.getLogger("jingkang.intake")
 
 
-class Intake(ServiceApplication):
+class Intake(Deadlines, ServiceApplication):
     name = "intake"
 
+    def __init__(self, env=None, clock: Clock | None = None, *, lookup_key: bytes = DEVELOPMENT_LOOKUP_KEY.encode(),
+                 registry: Registry | None = None, calendar: WorkingDays | None = None,
+                 registration_working_days: int = 5):
+        self.lookup_key = lookup_key
+        self.registry: Registry = registry or NoRegistry()
+        self.calendar = calendar or WorkingDays()
+        self.registration_working_days = registration_working_days
+        super().__init__(env=env, clock=clock)
+
+    # --- applications ---------------------------------------------------------------------------
+
     def submit_application(self, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
-                           hardship_categories: list[str]) -> UUID:
+                           hardship_categories: list[str], guardian: dict[str, Any] | None = None,
+                           lacks_capacity: bool = False) -> UUID:
+        today = self.clock.today()
+        person = lookup_hash(self.lookup_key, applicant["id_number"])
+        due_on = self.calendar.add(today, self.registration_working_days)
         application = Application.submit(
-            source=source, applicant=applicant, district_code=district_code, street_code=street_code,
-            hardship_categories=hardship_categories, today=self.clock.today(),
+            source=source, applicant=applicant, guardian=guardian, lacks_capacity=lacks_capacity,
+            district_code=district_code, street_code=street_code, hardship_categories=hardship_categories,
+            today=today, lookup_hash=person, registration_due_on=due_on,
         )
-        self.save(application)
+        index = self._person_index(person)
+        index.claim(application.id)
+        # Only a valid, non-duplicate application reaches the registry.
+        check = self.registry.lookup(applicant["id_number"])
+        application.record_registry_check(status=check.status, registry=check.registry,
+                                          listed_since=check.listed_since, note=check.note, today=today)
+        # The breach is reported the day after the last day in time.
+        agenda = self.schedule(REGISTRATION, application.id, due_on + timedelta(days=1))
+        self.save(application, index, agenda)
         return application.id
 
     def record_consent(self, application_id: UUID, *, signed_by: str, scope: dict[str, bool]) -> None:
@@ -34,8 +67,25 @@ class Intake(ServiceApplication):
     def register_client(self, application_id: UUID) -> UUID:
         application = self.get_application(application_id)
         client = application.register(today=self.clock.today())
-        self.save(application, client)
+        index = self._index_of(application)
+        if index is not None:
+            index.enrol(application_id=application.id, client_id=client.id)
+        self.save(application, client, *([index] if index else []))
         return client.id
+
+    def withdraw_application(self, application_id: UUID) -> Application:
+        application = self.get_application(application_id)
+        application.withdraw(today=self.clock.today())
+        self._save_releasing(application, application.id, "application_withdrawn")
+        return application
+
+    def reject_identity(self, application_id: UUID, *, reason: str) -> Application:
+        application = self.get_application(application_id)
+        application.reject_identity(reason=reason, today=self.clock.today())
+        self._save_releasing(application, application.id, "identity_rejected")
+        return application
+
+    # --- clients --------------------------------------------------------------------------------
 
     def withdraw_consent(self, client_id: UUID, *, scopes: list[str]) -> Client:
         client = self.get_client(client_id)
@@ -52,27 +102,66 @@ class Intake(ServiceApplication):
     def exit_client(self, client_id: UUID, *, reason: str) -> Client:
         client = self.get_client(client_id)
         client.leave(reason=reason, today=self.clock.today())
-        self.save(client)
+        self._save_releasing(client, client.id, "client_exited", self.get_application(client.application_id))
         return client
+
+    def read_identity(self, client_id: UUID, *, purpose: str) -> dict[str, Any]:
+        """The client's identity (applicant and guardian), recorded as read: by whom (the
+        event's actor and role) and for what purpose."""
+        client = self.get_client(client_id)
+        application = self.get_application(client.application_id)
+        client.record_identity_read(purpose=purpose, today=self.clock.today())
+        self.save(client)
+        return application.identity
+
+    # --- queries --------------------------------------------------------------------------------
 
     def get_application(self, application_id: UUID) -> Application:
-        try:
-            application = self.repository.get(application_id)
-        except AggregateNotFoundError:
-            raise NotFound("application", application_id) from None
-        if not isinstance(application, Application):
-            raise NotFound("application", application_id)
-        return application
+        return self.get_aggregate(application_id, Application, "application")
 
     def get_client(self, client_id: UUID) -> Client:
+        return self.get_aggregate(client_id, Client, "client")
+
+    # --- deadlines ------------------------------------------------------------------------------
+
+    def run_deadlines(self) -> int:
+        """The worker's timer: report every registration past its time limit (shared.deadlines)."""
+        with command_context(actor="intake-deadlines", role="system"):
+            return self.run_due(self.on_due)
+
+    def on_due(self, kind: str, subject_id: UUID, day: date) -> list[Any]:
+        """Idempotent: the application knows whether it is registered, closed or already reported."""
+        if kind != REGISTRATION:
+            log.warning("unknown deadline kind %r on the agenda of %s", kind, day)
+            return []
         try:
-            client = self.repository.get(client_id)
-        except AggregateNotFoundError:
-            raise NotFound("client", client_id) from None
-        if not isinstance(client, Client):
-            raise NotFound("client", client_id)
-        return client
+            application = self.get_application(subject_id)
+        except NotFound:
+            return []
+        return [application] if application.report_registration_overdue(self.clock.today()) else []
+
+    # --- the person index -------------------------------------------------------------------------
+
+    def _person_index(self, person: str) -> PersonIndex:
+        index_id = PersonIndex.id_for(person)
+        if index_id in self.repository:
+            return self.repository.get(index_id)
+        return PersonIndex(lookup_hash=person)
+
+    def _index_of(self, application: Application) -> PersonIndex | None:
+        if application.lookup_hash is None:  # submitted before the index existed
+            return None
+        return self._person_index(application.lookup_hash)
+
+    def _save_releasing(self, changed: Any, holder: UUID, reason: str, application: Application | None = None) -> None:
+        """Save `changed` with the person's index released by `holder` (one transaction)."""
+        index = self._index_of(application or changed)
+        if index is not None:
+            index.release(holder=holder, reason=reason)
+        self.save(changed, *([index] if index else []))
 
 
-def create_application(settings: ServiceSettings, clock: Clock | None = None) -> Intake:
-    return Intake(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))
+def create_application(settings: ServiceSettings, clock: Clock | None = None, registry_adapter: Registry | None = None) -> Intake:
+    return Intake(env=store_env(settings), clock=clock or SystemClock(settings.clock_file),
+                  lookup_key=lookup_key(settings), registry=registry_adapter or configured_registry(settings),
+                  calendar=working_days(settings), registration_working_days=registration_working_days(settings))

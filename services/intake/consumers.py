@@ -1,5 +1,5 @@
-"""intake's faust worker: `python -m services.intake worker`. Subscribes to nothing
-yet; it runs so every service has the same three processes."""
+"""intake's faust worker: `python -m services.intake worker`. Subscribes to nothing yet;
+it runs the registration time limit (DeadlineBreached) on a timer, on the group's leader."""
 from __future__ import annotations
 
 from services.intake.application import Intake, create_application
@@ -16,4 +16,5 @@ def create_consumer(settings: ServiceSettings, intake: Intake | None = None) -> 
 
 
 def create_worker(settings: ServiceSettings):
-    return build_worker(create_consumer(settings), settings, TOPICS)
+    intake = create_application(settings)
+    return build_worker(create_consumer(settings, intake), settings, TOPICS, timers=[intake.run_deadlines])

@@ -1,5 +1,7 @@
 """The one place intake maps its internal events to public ones (shared.contract.intake).
-Personal identifiers (applicant) are deliberately absent from every public event."""
+Personal identifiers (the identity field: applicant and guardian) are deliberately absent
+from every public event; PersonIndex events, Application.Registered and Client.IdentityRead
+stay internal."""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -8,7 +10,8 @@ from services.intake.domain import Application, Client
 from shared.consumer import Handler
 from shared.contract import PublicEvent
 from shared.contract.intake import (
-    ApplicationSubmitted, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded, ConsentScope, ConsentWithdrawn,
+    ApplicationSubmitted, ApplicationWithdrawn, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded,
+    ConsentScope, ConsentWithdrawn, DeadlineBreached, IdentityRejected, IdentityVerified, RegistryChecked,
 )
 
 
@@ -21,6 +24,20 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
             street_code=domain_event.street_code,
             submitted_on=domain_event.submitted_on,
         )
+    elif isinstance(domain_event, Application.IdentityVerified):
+        yield IdentityVerified(application_id=domain_event.originator_id, method=domain_event.method,
+                               verified_on=domain_event.verified_on)
+    elif isinstance(domain_event, Application.RegistryChecked):
+        yield RegistryChecked(application_id=domain_event.originator_id, status=domain_event.status,
+                              checked_on=domain_event.checked_on)
+    elif isinstance(domain_event, Application.IdentityRejected):
+        yield IdentityRejected(application_id=domain_event.originator_id, reason=domain_event.reason,
+                               rejected_on=domain_event.rejected_on)
+    elif isinstance(domain_event, Application.Withdrawn):
+        yield ApplicationWithdrawn(application_id=domain_event.originator_id, withdrawn_on=domain_event.withdrawn_on)
+    elif isinstance(domain_event, Application.DeadlineBreached):
+        yield DeadlineBreached(application_id=domain_event.originator_id, deadline=domain_event.kind,
+                               due_on=domain_event.due_on)
     elif isinstance(domain_event, Application.ConsentRecorded):
         yield ConsentRecorded(
             application_id=domain_event.originator_id,

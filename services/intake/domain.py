@@ -1,17 +1,22 @@
 """intake's aggregates: an Application (申请) that is verified, consented and
-registered, and the Client it registers under a pseudonymous id. Pure: no I/O.
+registered (or withdrawn, or rejected), the Client it registers under a pseudonymous id,
+and the PersonIndex that keeps one person from holding two places at once. Pure: no I/O.
 
-Personal identifiers live only in these internal events, which intake's store
-encrypts at rest; public events (contracts.py) never carry them."""
+Personal identifiers (the applicant's and the guardian's) live only in the `identity`
+field of Application.Submitted, which intake's store encrypts at rest and which can be
+sealed as a whole; the rules use the separately stored facts (adult_on, has_guardian,
+lookup_hash). Public events (contracts.py) never carry identifiers."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from services.intake.resident_id import InvalidResidentId, parse_resident_id
+from services.intake.resident_id import InvalidResidentId, ResidentId, parse_resident_id
 from shared.errors import Conflict, InvalidInput
 
 SOURCES = ("self", "guardian", "hospital_discharge", "community")
@@ -19,9 +24,28 @@ HARDSHIP = ("disability_subsidy", "extreme_poverty", "minimum_living_allowance",
 ADULT_AGE = 18
 CONSENT_SCOPES = ("rehabilitation_services", "share_with_health", "share_with_disability_and_employment")
 EXIT_REASONS = ("recovered", "moved_away", "transferred", "withdrew", "died")
+RELATIONSHIPS = ("parent", "spouse", "child", "sibling", "other_relative", "appointed_guardian")
+REJECTION_REASONS = ("documents_mismatch", "not_resident", "registry_conflict", "other")
+READ_PURPOSES = ("service_delivery", "guardian_contact", "medical_referral", "legal_request")
+REGISTRY_STATUSES = ("listed", "not_listed", "unavailable", "not_configured")
+REGISTRATION = "registration"  # the deadline kind: verified and registered within N working days
 
 
-def check_identity(applicant: dict[str, Any], today: date) -> None:
+def lookup_hash(key: bytes, id_number: str) -> str:
+    """The keyed hash (HMAC-SHA256) of a normalised resident id: finds a person again
+    without keeping the number in clear; useless to anyone without the key."""
+    return hmac.new(key, id_number.strip().upper().encode("ascii", "replace"), hashlib.sha256).hexdigest()
+
+
+def adult_on(born: date) -> date:
+    """The 18th birthday (a 29 February birthday turns over on 1 March)."""
+    try:
+        return born.replace(year=born.year + ADULT_AGE)
+    except ValueError:
+        return date(born.year + ADULT_AGE, 3, 1)
+
+
+def check_identity(applicant: dict[str, Any], today: date) -> ResidentId:
     """Real-name check: the resident id is well formed and agrees with birth date and sex."""
     try:
         rid = parse_resident_id(applicant["id_number"], today=today)
@@ -31,55 +55,168 @@ def check_identity(applicant: dict[str, Any], today: date) -> None:
         raise InvalidInput("applicant.birth_date", "does not match the birth date in the resident id")
     if rid.sex != applicant["sex"]:
         raise InvalidInput("applicant.sex", "does not match the sex digit of the resident id")
+    return rid
+
+
+def check_guardian(guardian: dict[str, Any], applicant: ResidentId, today: date) -> None:
+    """The guardian passes the same resident-id check, is an adult, and is someone else."""
+    try:
+        rid = parse_resident_id(guardian["id_number"], today=today)
+    except InvalidResidentId as e:
+        raise InvalidInput("guardian.id_number", e.reason) from None
+    if rid.number == applicant.number:
+        raise InvalidInput("guardian.id_number", "the guardian cannot be the applicant")
+    if rid.age_on(today) < ADULT_AGE:
+        raise InvalidInput("guardian.id_number", "the guardian must be an adult (18 or older)")
+    if guardian.get("relationship") not in RELATIONSHIPS:
+        raise InvalidInput("guardian.relationship", f"must be one of {', '.join(RELATIONSHIPS)}")
+
+
+def guardian_required_because(source: str, minor: bool, lacks_capacity: bool) -> str | None:
+    if source == "guardian":
+        return "a guardian's application must name the guardian"
+    if minor:
+        return "the applicant is a minor: a guardian is required"
+    if lacks_capacity:
+        return "the applicant lacks capacity: a guardian is required"
+    return None
 
 
 class Application(Aggregate):
-    @event("Submitted")
+    class Submitted(Aggregate.Created):
+        # v1 carried `applicant` alone; v2 keeps every identifier in `identity` (one field
+        # that can be sealed as a whole) and beside it only what the rules need.
+        class_version = 2
+        source: str
+        identity: dict[str, Any]
+        district_code: str
+        street_code: str
+        hardship_categories: list[str]
+        submitted_on: date
+        adult_on: date
+        has_guardian: bool
+        lacks_capacity: bool
+        lookup_hash: str | None
+        registration_due_on: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            applicant = state.pop("applicant")
+            state["identity"] = {"applicant": applicant, "guardian": None}
+            state["adult_on"] = adult_on(applicant["birth_date"])
+            state["has_guardian"] = False
+            state["lacks_capacity"] = False
+            state["lookup_hash"] = None  # not in the person index: it predates it
+            state["registration_due_on"] = None
+
+    @event(Submitted)
     def __init__(
         self,
         source: str,
-        applicant: dict[str, Any],
+        identity: dict[str, Any],
         district_code: str,
         street_code: str,
         hardship_categories: list[str],
         submitted_on: date,
+        adult_on: date,
+        has_guardian: bool,
+        lacks_capacity: bool,
+        lookup_hash: str | None,
+        registration_due_on: date | None,
     ):
         self.source = source
-        self.applicant = applicant
+        self.identity = identity
         self.district_code = district_code
         self.street_code = street_code
         self.hardship_categories = hardship_categories
         self.submitted_on = submitted_on
-        self.is_minor = False
+        self.adult_on = adult_on
+        self.has_guardian = has_guardian
+        self.lacks_capacity = lacks_capacity
+        self.lookup_hash = lookup_hash
+        self.registration_due_on = registration_due_on
+        self.verified_on: date | None = None
+        self.registry_check: dict[str, Any] | None = None
         self.consent: dict[str, Any] | None = None
         self.client_id: UUID | None = None
+        self.closed: dict[str, Any] | None = None  # withdrawn or rejected
+        self.breached: list[str] = []  # deadline kinds already reported
 
     @classmethod
     def submit(cls, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
-               hardship_categories: list[str], today: date) -> "Application":
+               hardship_categories: list[str], today: date, lookup_hash: str | None,
+               registration_due_on: date | None, guardian: dict[str, Any] | None = None,
+               lacks_capacity: bool = False) -> "Application":
         if source not in SOURCES:
             raise InvalidInput("source", f"must be one of {', '.join(SOURCES)}")
         unknown = sorted(set(hardship_categories) - set(HARDSHIP))
         if unknown:
             raise InvalidInput("hardship_categories", f"unknown categories {unknown}")
-        check_identity(applicant, today)
-        return cls(source, applicant, district_code, street_code, sorted(set(hardship_categories)), today)
+        rid = check_identity(applicant, today)
+        minor = rid.age_on(today) < ADULT_AGE
+        required = guardian_required_because(source, minor, lacks_capacity)
+        if guardian is None and required:
+            raise InvalidInput("guardian", required)
+        if guardian is not None:
+            check_guardian(guardian, rid, today)
+        application = cls(
+            source, {"applicant": applicant, "guardian": guardian}, district_code, street_code,
+            sorted(set(hardship_categories)), today, adult_on(rid.birth_date), guardian is not None,
+            lacks_capacity, lookup_hash, registration_due_on,
+        )
+        # The real-name check above is the verification; record it as such (DESIGN §4).
+        application._identity_verified(verified_on=today, method="resident_id_check")
+        return application
+
+    @property
+    def applicant(self) -> dict[str, Any]:
+        return self.identity["applicant"]
+
+    @property
+    def guardian(self) -> dict[str, Any] | None:
+        return self.identity.get("guardian")
 
     @property
     def status(self) -> str:
+        if self.closed:
+            return self.closed["status"]
         if self.client_id:
             return "registered"
         return "consented" if self.consent else "submitted"
 
-    def age_on(self, day: date) -> int:
-        born: date = self.applicant["birth_date"]
-        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+    @event("IdentityVerified")
+    def _identity_verified(self, verified_on: date, method: str) -> None:
+        self.verified_on = verified_on
+
+    def record_registry_check(self, *, status: str, registry: str, listed_since: date | None, note: str | None,
+                              today: date) -> None:
+        """The registry's answer, for the worker to weigh; it decides nothing by itself."""
+        if status not in REGISTRY_STATUSES:
+            raise InvalidInput("registry.status", f"must be one of {', '.join(REGISTRY_STATUSES)}")
+        self._registry_checked(status=status, registry=registry, listed_since=listed_since, note=note, checked_on=today)
+
+    @event("RegistryChecked")
+    def _registry_checked(self, status: str, registry: str, listed_since: date | None, note: str | None,
+                          checked_on: date) -> None:
+        self.registry_check = {"status": status, "registry": registry, "listed_since": listed_since, "note": note,
+                               "checked_on": checked_on}
+
+    def _open(self) -> None:
+        if self.closed:
+            raise Conflict(f"the application was {self.closed['status']} on {self.closed['on']}; it is closed")
+        if self.client_id:
+            raise Conflict(f"application already registered as client {self.client_id}")
 
     def record_consent(self, *, signed_by: str, scope: dict[str, bool], today: date) -> None:
         if self.client_id:
             raise Conflict("the client is already registered; record a consent change on the client")
-        if signed_by == "self" and self.age_on(today) < ADULT_AGE:
+        self._open()
+        if signed_by == "self" and today < self.adult_on:
             raise Conflict("the applicant is a minor: consent must be signed by the guardian")
+        if signed_by == "self" and self.has_guardian:
+            raise Conflict("a guardian is on record: consent must be signed by the guardian")
+        if signed_by == "guardian" and not self.has_guardian and today >= self.adult_on:
+            raise Conflict("no guardian is on record for this application: the applicant signs")
         self._consent_recorded(signed_by=signed_by, scope=scope, signed_on=today)
 
     @event("ConsentRecorded")
@@ -87,8 +224,7 @@ class Application(Aggregate):
         self.consent = {"signed_by": signed_by, "scope": scope, "signed_on": signed_on}
 
     def register(self, *, today: date) -> "Client":
-        if self.client_id:
-            raise Conflict(f"application already registered as client {self.client_id}")
+        self._open()
         if not self.consent:
             raise Conflict("informed consent must be recorded before registration")
         if not self.consent["scope"].get("rehabilitation_services"):
@@ -109,6 +245,87 @@ class Application(Aggregate):
     def _registered(self, client_id: UUID) -> None:
         self.client_id = client_id
 
+    def withdraw(self, *, today: date) -> None:
+        """The applicant (or guardian) no longer wants to go on; the application closes."""
+        self._open()
+        self._withdrawn(withdrawn_on=today)
+
+    @event("Withdrawn")
+    def _withdrawn(self, withdrawn_on: date) -> None:
+        self.closed = {"status": "withdrawn", "on": withdrawn_on, "reason": None}
+
+    def reject_identity(self, *, reason: str, today: date) -> None:
+        """A worker found the identity wrong (documents, residence, a registry conflict)."""
+        if reason not in REJECTION_REASONS:
+            raise InvalidInput("reason", f"must be one of {', '.join(REJECTION_REASONS)}")
+        self._open()
+        self._identity_rejected(reason=reason, rejected_on=today)
+
+    @event("IdentityRejected")
+    def _identity_rejected(self, reason: str, rejected_on: date) -> None:
+        self.closed = {"status": "rejected", "on": rejected_on, "reason": reason}
+
+    def report_registration_overdue(self, today: date) -> bool:
+        """Past the due day and neither registered nor closed: a breach, reported once."""
+        due = self.registration_due_on
+        if due is None or today <= due or self.client_id or self.closed or REGISTRATION in self.breached:
+            return False
+        self._deadline_breached(kind=REGISTRATION, due_on=due)
+        return True
+
+    @event("DeadlineBreached")
+    def _deadline_breached(self, kind: str, due_on: date) -> None:
+        self.breached.append(kind)
+
+
+class PersonIndex(Aggregate):
+    """Which application or client one person holds open, found by the keyed hash of their
+    resident id (the id of this aggregate derives from it). One open application or one
+    active client per person; released when the application closes or the client exits.
+    Two concurrent claims for a new person both create version 1: the store keeps one."""
+
+    @staticmethod
+    def id_for(lookup_hash: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"jingkang:intake:person:{lookup_hash}")
+
+    @staticmethod
+    def create_id(lookup_hash: str) -> UUID:
+        return PersonIndex.id_for(lookup_hash)
+
+    @event("Opened")
+    def __init__(self, lookup_hash: str):
+        self.lookup_hash = lookup_hash
+        self.application_id: UUID | None = None
+        self.client_id: UUID | None = None
+
+    def claim(self, application_id: UUID) -> None:
+        if self.client_id:
+            raise Conflict(f"this person is already a registered client: client_id={self.client_id}")
+        if self.application_id:
+            raise Conflict(f"an application for this person is already open: application_id={self.application_id}")
+        self._claimed(application_id=application_id)
+
+    @event("Claimed")
+    def _claimed(self, application_id: UUID) -> None:
+        self.application_id = application_id
+
+    def enrol(self, *, application_id: UUID, client_id: UUID) -> None:
+        if self.application_id == application_id:
+            self._enrolled(client_id=client_id)
+
+    @event("Enrolled")
+    def _enrolled(self, client_id: UUID) -> None:
+        self.application_id, self.client_id = None, client_id
+
+    def release(self, *, holder: UUID, reason: str) -> None:
+        """Free the person again when `holder` (their application or client) closes."""
+        if holder in (self.application_id, self.client_id):
+            self._released(reason=reason)
+
+    @event("Released")
+    def _released(self, reason: str) -> None:
+        self.application_id = self.client_id = None
+
 
 class Client(Aggregate):
     """A registered client, known everywhere else only by this pseudonymous id."""
@@ -124,6 +341,7 @@ class Client(Aggregate):
         self.consent = consent
         self.registered_on = registered_on
         self.exit: dict[str, Any] | None = None
+        self.identity_reads = 0
 
     @property
     def free_service_eligible(self) -> bool:
@@ -171,3 +389,14 @@ class Client(Aggregate):
     @event("Exited")
     def _exited(self, reason: str, exited_on: date) -> None:
         self.exit = {"reason": reason, "exited_on": exited_on}
+
+    def record_identity_read(self, *, purpose: str, today: date) -> None:
+        """Someone read the client's identity: who (the event's actor and role) and why.
+        Allowed after an exit too (a legal request may come later)."""
+        if purpose not in READ_PURPOSES:
+            raise InvalidInput("purpose", f"must be one of {', '.join(READ_PURPOSES)}")
+        self._identity_read(purpose=purpose, read_on=today)
+
+    @event("IdentityRead")
+    def _identity_read(self, purpose: str, read_on: date) -> None:
+        self.identity_reads += 1

@@ -34,6 +34,51 @@ class ApplicationSubmitted(PublicEvent):
     submitted_on: date
 
 
+class IdentityVerified(PublicEvent):
+    """The applicant's real-name identity check passed (resident id well formed and
+    agreeing with birth date and sex). Carries no identifier."""
+
+    SERVICE = "intake"
+    NAME = "IdentityVerified"
+    SUBJECT = "application_id"
+    application_id: UUID
+    method: Literal["resident_id_check"]
+    verified_on: date
+
+
+class RegistryChecked(PublicEvent):
+    """The answer of the severe-mental-disorder registry cross-check, for the worker to
+    weigh (it decides nothing by itself)."""
+
+    SERVICE = "intake"
+    NAME = "RegistryChecked"
+    SUBJECT = "application_id"
+    application_id: UUID
+    status: Literal["listed", "not_listed", "unavailable", "not_configured"]
+    checked_on: date
+
+
+class IdentityRejected(PublicEvent):
+    """A worker rejected the applicant's identity; the application is closed."""
+
+    SERVICE = "intake"
+    NAME = "IdentityRejected"
+    SUBJECT = "application_id"
+    application_id: UUID
+    reason: Literal["documents_mismatch", "not_resident", "registry_conflict", "other"]
+    rejected_on: date
+
+
+class ApplicationWithdrawn(PublicEvent):
+    """The applicant or guardian withdrew the application before registration; it is closed."""
+
+    SERVICE = "intake"
+    NAME = "ApplicationWithdrawn"
+    SUBJECT = "application_id"
+    application_id: UUID
+    withdrawn_on: date
+
+
 class ConsentRecorded(PublicEvent):
     """Informed consent signed by the applicant or their guardian."""
 

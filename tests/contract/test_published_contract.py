@@ -23,7 +23,7 @@ from shared.contract.funding import (
 from shared.contract.generate import LOCK, SCHEMA_DIR, incompatibilities, render
 from shared.contract.intake import (
     ApplicationSubmitted, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded, ConsentScope,
-    ConsentWithdrawn, DeadlineBreached,
+    ConsentWithdrawn, DeadlineBreached, ApplicationWithdrawn, IdentityRejected, IdentityVerified, RegistryChecked,
 )
 from shared.contract.notification import NotificationFailed, NotificationSent
 from shared.contract.referral import (
@@ -38,6 +38,10 @@ SCOPE = ConsentScope(rehabilitation_services=True, share_with_health=True, share
 EXAMPLES = [
     ApplicationSubmitted(application_id=OTHER, source="hospital_discharge", district_code="110105", street_code="110105001", submitted_on=date(2026, 3, 1)),
     ConsentRecorded(application_id=OTHER, signed_by="guardian", scope=SCOPE),
+    IdentityVerified(application_id=OTHER, method="resident_id_check", verified_on=date(2026, 3, 1)),
+    RegistryChecked(application_id=OTHER, status="not_listed", checked_on=date(2026, 3, 1)),
+    IdentityRejected(application_id=OTHER, reason="registry_conflict", rejected_on=date(2026, 3, 2)),
+    ApplicationWithdrawn(application_id=OTHER, withdrawn_on=date(2026, 3, 2)),
     ClientRegistered(client_id=CLIENT, application_id=OTHER, source="community", district_code="110105", street_code="110105001",
                      registered_on=date(2026, 3, 2), free_service_eligible=True, hardship_categories=["marginal"], consent=SCOPE),
     AssessmentCompleted(client_id=CLIENT, assessment_id=OTHER, kind="baseline", stability="basically_stable", risk_level=2,

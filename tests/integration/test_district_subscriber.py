@@ -16,7 +16,7 @@ from services.intake.relay import create_relay
 from shared.contract.generate import SCHEMA_DIR
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
-from tests.support import applicant, wait_until
+from tests.support import applicant, guardian, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def test_a_district_consumer_group_receives_client_registered(pg_store_url, kafk
     intake = create_application(settings)
     person = applicant()
     person["birth_date"] = date.fromisoformat(person["birth_date"])
-    application_id = intake.submit_application(source="guardian", applicant=person, district_code="110105",
+    application_id = intake.submit_application(source="guardian", applicant=person, guardian=guardian(), district_code="110105",
                                                street_code="110105004", hardship_categories=["extreme_poverty"])
     intake.record_consent(application_id, signed_by="guardian", scope={
         "rehabilitation_services": True, "share_with_health": True, "share_with_disability_and_employment": True})

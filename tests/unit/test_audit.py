@@ -36,7 +36,7 @@ def test_intake_replay_redacts_the_applicant():
     application_id = intake.submit_application(source="self", applicant=person, district_code="110105",
                                                street_code="110105001", hardship_categories=[])
     replayed = aggregate(intake, application_id, version=None)
-    assert replayed["state"]["applicant"] == "<redacted>"
+    assert replayed["state"]["identity"] == "<redacted>"
     assert person["id_number"] not in str(replayed)
 
 
@@ -83,4 +83,4 @@ def test_a_client_case_replays_across_services_in_time_order_and_as_of_a_moment(
     assert then["believed"]["referral"] == {} or all(
         v["state"].get("referral_ids") == [] for v in then["believed"]["referral"].values())
     application = then["believed"]["intake"][str(application_id)]
-    assert application["state"]["applicant"] == "<redacted>" and application["state"]["client_id"] == str(client_id)
+    assert application["state"]["identity"] == "<redacted>" and application["state"]["client_id"] == str(client_id)

@@ -7,11 +7,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
-from services.intake.domain import Application, Client
+from services.intake.application import create_application
+from services.intake.domain import Application, Client, lookup_hash
 from shared.clock import FixedClock
 from shared.errors import Conflict, InvalidInput
-from tests.support import resident_id
+from shared.settings import load_settings
+from tests.support import guardian, resident_id
 
 TODAY = FixedClock().today()
 FULL_CONSENT = {"rehabilitation_services": True, "share_with_health": False,
@@ -25,9 +28,12 @@ def person(born: date = date(1980, 6, 15), sex: str = "female", **overrides: Any
 
 
 def submit(applicant: dict[str, Any] | None = None, **overrides: Any) -> Application:
-    args: dict[str, Any] = dict(source="hospital_discharge", applicant=applicant or person(),
+    applicant = applicant or person()
+    args: dict[str, Any] = dict(source="hospital_discharge", applicant=applicant,
                                 district_code="110105", street_code="110105001",
-                                hardship_categories=["minimum_living_allowance"], today=TODAY)
+                                hardship_categories=["minimum_living_allowance"], today=TODAY,
+                                lookup_hash=lookup_hash(b"a test lookup key", applicant["id_number"]),
+                                registration_due_on=TODAY + timedelta(days=7))
     args.update(overrides)
     return Application.submit(**args)
 
@@ -46,8 +52,8 @@ def with_wrong_check_digit(number: str) -> str:
 def test_a_valid_application_is_submitted():
     # When a hospital submits an application for a resident with a valid id
     application = submit()
-    # Then it is recorded as submitted, awaiting consent
-    assert event_names(application) == ["Submitted"]
+    # Then it is recorded as submitted and its identity as verified, awaiting consent
+    assert event_names(application) == ["Submitted", "IdentityVerified"]
     assert application.status == "submitted"
     assert application.submitted_on == TODAY
 
@@ -148,7 +154,7 @@ def test_registering_twice_is_refused():
 
 def test_a_minor_cannot_sign_consent_themself_but_their_guardian_can():
     # Given an applicant born ten years before today
-    application = submit(person(born=TODAY.replace(year=TODAY.year - 10)), source="guardian")
+    application = submit(person(born=TODAY.replace(year=TODAY.year - 10)), source="guardian", guardian=guardian())
     application.collect_events()
     # When the child signs consent, then it is refused: a minor's guardian signs
     with pytest.raises(Conflict):
@@ -171,7 +177,7 @@ def test_an_adult_turning_eighteen_today_may_sign_themself():
 
 def test_a_minor_the_day_before_their_eighteenth_birthday_still_needs_the_guardian():
     born = TODAY.replace(year=TODAY.year - 18) + timedelta(days=1)
-    application = submit(person(born=born))
+    application = submit(person(born=born), guardian=guardian())
     with pytest.raises(Conflict):
         application.record_consent(signed_by="self", scope=FULL_CONSENT, today=TODAY)
 
@@ -186,3 +192,25 @@ def test_consent_that_excludes_rehabilitation_services_does_not_allow_registrati
     with pytest.raises(Conflict):
         application.register(today=TODAY)
     assert event_names(application) == [] and application.status == "consented"
+
+
+# --- applications stored before guardians and the person index ------------------------------
+
+
+def test_an_application_stored_as_version_1_reads_back_with_its_identity_in_one_field():
+    # Given an application stored by the earlier version of intake: `applicant` alone
+    intake = create_application(load_settings("intake", {"JINGKANG_INTAKE_STORE": "memory://"}), clock=FixedClock())
+    current = submit(person(born=date(1970, 2, 28)))
+    stored = intake.mapper.to_stored_event(current.collect_events()[0])
+    state = intake.mapper.transcoder.decode(stored.state)
+    v1 = {k: v for k, v in state.items() if k not in (
+        "class_version", "identity", "adult_on", "has_guardian", "lacks_capacity", "lookup_hash", "registration_due_on")}
+    v1["applicant"] = state["identity"]["applicant"]
+    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic, intake.mapper.transcoder.encode(v1))
+    # When it is read
+    event = intake.mapper.to_domain_event(old)
+    application = event.mutate(None)
+    # Then the identity holds the applicant, no guardian, and it is outside the person index
+    assert application.identity == {"applicant": current.applicant, "guardian": None}
+    assert (application.adult_on, application.has_guardian, application.lookup_hash) == (date(1988, 2, 28), False, None)
+    assert application.registration_due_on is None and application.report_registration_overdue(TODAY) is False

@@ -8,7 +8,7 @@ given these commands, when this one, then these stored events (or this error, an
 stored). Time comes from a FixedClock."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,10 +22,13 @@ from services.intake.application import create_application as create_intake
 from services.intake.contracts import to_public as intake_public
 from shared.clock import FixedClock
 from shared.contract.assessment import AssessmentCompleted, AssessmentCompletedV2, ClientClassified, RelapseDetected
-from shared.contract.intake import ApplicationSubmitted, ClientRegistered, ConsentRecorded
+from shared.contract.intake import (
+    ApplicationSubmitted, ClientRegistered, ConsentRecorded, IdentityVerified, RegistryChecked,
+)
 from shared.errors import Conflict, InvalidInput
 from shared.settings import load_settings
-from tests.support import resident_id
+from shared.contract.intake import DeadlineBreached
+from tests.support import guardian, resident_id
 
 CONSENT = {"rehabilitation_services": True, "share_with_health": True, "share_with_disability_and_employment": False}
 
@@ -58,10 +61,18 @@ class StoreScenario:
 
 
 class IntakeScenario(StoreScenario):
-    def intake(self) -> Intake:
-        self.clock = FixedClock()
-        return self._opened(create_intake(load_settings("intake", {"JINGKANG_INTAKE_STORE": self.store_url}),
+    def intake(self, start: datetime | None = None, **settings: str) -> Intake:
+        self.clock = FixedClock(start)
+        return self._opened(create_intake(load_settings("intake", {"JINGKANG_INTAKE_STORE": self.store_url, **settings}),
                                           clock=self.clock))
+
+    @staticmethod
+    def guardian() -> dict[str, Any]:
+        return guardian(born=date(1980, 5, 5))
+
+    def intake_events(self, intake: Intake) -> list[str]:
+        """The stored Application and Client events (the Agenda's and the index's bookkeeping left out)."""
+        return [e for e in self.stored_events(intake) if e.startswith(("Application.", "Client."))]
 
     @staticmethod
     def applicant(born: date = date(1984, 11, 2), sex: str = "male") -> dict[str, Any]:
@@ -78,15 +89,18 @@ class IntakeScenario(StoreScenario):
         intake = self.intake()
         # Given a community worker submitted an application for a minor, and the guardian consented
         minor = self.applicant(born=date(2014, 3, 1), sex="female")
-        application_id = self.submit(intake, minor, source="guardian")
+        application_id = self.submit(intake, minor, source="guardian", guardian=self.guardian())
         intake.record_consent(application_id, signed_by="guardian", scope=CONSENT)
 
         # When staff register the client
         client_id = intake.register_client(application_id)
 
-        # Then the application, its consent, its registration and the new client are stored, in order
+        # Then the application (verified, cross-checked), the person's place in the index, the
+        # registration deadline, the consent, the registration and the new client are stored, in order
         assert self.stored_events(intake) == [
-            "Application.Submitted", "Application.ConsentRecorded", "Application.Registered", "Client.Registered"]
+            "Application.Submitted", "Application.IdentityVerified", "Application.RegistryChecked",
+            "PersonIndex.Opened", "PersonIndex.Claimed", "Agenda.Opened", "Agenda.Scheduled",
+            "Application.ConsentRecorded", "Application.Registered", "Client.Registered", "PersonIndex.Enrolled"]
         # And both aggregates read back from the store as they were left
         application = intake.get_application(application_id)
         assert (application.status, application.client_id) == ("registered", client_id)
@@ -98,7 +112,8 @@ class IntakeScenario(StoreScenario):
         # And what the relay publishes names the client only by its pseudonymous id
         public = [p for n in intake.recorder.select_notifications(start=1, limit=100)
                   for p in intake_public(intake.mapper.to_domain_event(n))]
-        assert [type(p) for p in public] == [ApplicationSubmitted, ConsentRecorded, ClientRegistered]
+        assert [type(p) for p in public] == [ApplicationSubmitted, IdentityVerified, RegistryChecked, ConsentRecorded,
+                                             ClientRegistered]
         assert public[-1].client_id == client_id
         assert not any(secret in p.model_dump_json() for p in public
                        for secret in (minor["name"], minor["id_number"], minor["phone"], minor["address"]))
@@ -107,7 +122,7 @@ class IntakeScenario(StoreScenario):
         intake = self.intake()
         # Given a submitted application for a ten-year-old
         child = self.applicant(born=date(2016, 1, 5))
-        application_id = self.submit(intake, child, source="guardian")
+        application_id = self.submit(intake, child, source="guardian", guardian=self.guardian())
         before = self.stored(intake)
 
         # When the child signs their own consent, then it is refused
@@ -124,9 +139,78 @@ class IntakeScenario(StoreScenario):
         assert refused.value.field == "applicant.id_number"
 
         # Then nothing was stored by any of them, and the application is as it was
+        # When the same child is submitted again while the application is open, then it is refused
+        with pytest.raises(Conflict) as duplicate:
+            self.submit(intake, child, source="guardian", guardian=self.guardian())
+        assert f"application_id={application_id}" in str(duplicate.value)
+        # When a minor is submitted without a guardian, then it is refused
+        with pytest.raises(InvalidInput) as refused:
+            self.submit(intake, self.applicant(born=date(2015, 7, 7)))
+        assert refused.value.field == "guardian"
+
+        # Then nothing was stored by any of them, and the application is as it was
         assert self.stored(intake) == before
-        assert self.stored_events(intake) == ["Application.Submitted"]
+        assert self.intake_events(intake) == ["Application.Submitted", "Application.IdentityVerified",
+                                              "Application.RegistryChecked"]
         assert intake.get_application(application_id).status == "submitted"
+
+    def test_one_person_holds_one_place_until_it_closes(self):
+        intake = self.intake()
+        person = self.applicant()
+        # Given an open application for a person
+        first = self.submit(intake, person)
+        # When a second arrives for the same person (the same resident id in lower case), then it is refused
+        with pytest.raises(Conflict) as refused:
+            self.submit(intake, {**person, "id_number": person["id_number"].lower(), "name": "另一个名字"})
+        assert f"application_id={first}" in str(refused.value)
+        # When the first is withdrawn, then the person may apply again
+        intake.withdraw_application(first)
+        second = self.submit(intake, person)
+        # ...and once registered, a third is refused naming the client
+        intake.record_consent(second, signed_by="self", scope=CONSENT)
+        client_id = intake.register_client(second)
+        with pytest.raises(Conflict) as refused:
+            self.submit(intake, person)
+        assert f"client_id={client_id}" in str(refused.value)
+        # When the client exits, then the person may apply again
+        intake.exit_client(client_id, reason="moved_away")
+        third = self.submit(intake, person)
+        # ...and an identity rejection releases the person as well
+        intake.reject_identity(third, reason="documents_mismatch")
+        assert intake.get_application(self.submit(intake, person)).status == "submitted"
+        # The index never holds the resident id in clear
+        assert not any(person["id_number"] in str(vars(intake.mapper.to_domain_event(n))) and
+                       "PersonIndex" in n.topic for n in intake.recorder.select_notifications(start=1, limit=200))
+
+    def test_a_registration_past_five_working_days_is_a_breach_reported_once(self):
+        # Given an application submitted on Friday 9 January 2026, with Wednesday 14th a holiday
+        intake = self.intake(start=datetime(2026, 1, 9, 2, 0, tzinfo=timezone.utc),
+                             JINGKANG_INTAKE_HOLIDAYS="2026-01-14")
+        late = self.submit(intake)
+        on_time = self.submit(intake)
+        withdrawn = self.submit(intake)
+        # Then it is due on the fifth working day: Mon 12, Tue 13, Thu 15, Fri 16, Mon 19
+        assert intake.get_application(late).registration_due_on == date(2026, 1, 19)
+        intake.withdraw_application(withdrawn)
+        # When the clock reaches the due day, nothing is breached yet
+        self.clock.advance(days=10)
+        assert self.clock.today() == date(2026, 1, 19)
+        intake.run_deadlines()
+        intake.record_consent(on_time, signed_by="self", scope=CONSENT)
+        intake.register_client(on_time)
+        assert not self.breaches(intake)
+        # When the next day comes and the worker ticks twice
+        self.clock.advance(days=1)
+        intake.run_deadlines()
+        intake.run_deadlines()
+        # Then only the unregistered, open application is reported, once, with its due day
+        (breach,) = self.breaches(intake)
+        assert (breach.application_id, breach.deadline, breach.due_on) == (late, "registration", date(2026, 1, 19))
+
+    @staticmethod
+    def breaches(intake: Intake) -> list[DeadlineBreached]:
+        return [p for n in intake.recorder.select_notifications(start=1, limit=500)
+                for p in intake_public(intake.mapper.to_domain_event(n)) if isinstance(p, DeadlineBreached)]
 
 
 class AssessmentScenario(StoreScenario):
