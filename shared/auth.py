@@ -2,7 +2,8 @@
 
 Roles: station_worker, district_admin, hospital, funding_officer, auditor, integration.
 Claims: `sub` (the actor, a staff or system id — never a name), `role`, `districts`
-(county codes the holder acts for; ["*"] for city-wide), `iss`, `exp`.
+(GB/T 2260 codes the holder acts for: a county's, or a city's — 110000, 320100 — which
+covers the city itself and every county under it; ["*"] for city-wide), `iss`, `exp`.
 
 Settings (read by shared.settings): JINGKANG_JWT_KEY (HS256 secret; required in
 production), JINGKANG_JWT_ISSUER (default "jingkang-dev"). Without a key outside
@@ -37,10 +38,28 @@ class Principal:
     districts: tuple[str, ...]
 
     def covers(self, district_code: str | None) -> bool:
-        return "*" in self.districts or (district_code is not None and district_code in self.districts)
+        """A code of the token's, or under one of its city (province) codes: 110000 covers
+        110105, a county's code only itself. A code not known (None) only "*" covers."""
+        if "*" in self.districts:
+            return True
+        return district_code is not None and any(
+            (prefix := area_prefix(d)) is not None and district_code.startswith(prefix) for d in self.districts)
 
 
 ANONYMOUS = Principal("anonymous", "unknown", ())
+
+
+def area_prefix(code: str) -> str | None:
+    """The digits every code under an area shares: 110000 -> "11", 320100 -> "3201",
+    110105 -> "110105" (GB/T 2260: province, city, county by pairs of digits); None for
+    what is not a 6-digit code (it covers nothing)."""
+    if not isinstance(code, str) or len(code) != 6 or not code.isdigit():
+        return None
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
 
 
 class Authority:
@@ -111,10 +130,15 @@ def principal_of(request: Request) -> Principal:
     return getattr(request.state, "principal", ANONYMOUS)
 
 
-def check_district(principal: Principal, district_code: str | None) -> None:
-    """For routes that learn the district only from what they loaded."""
-    if principal is not ANONYMOUS and not principal.covers(district_code):
-        raise HTTPException(403, "outside your districts")
+def check_district(principal: Principal, district_code: str | None, unknown: str | None = None) -> None:
+    """For routes that learn the district only from what they loaded. A district not known
+    (None) is covered by city-wide tokens only; `unknown` says why there is none (e.g. "the
+    client's district is not known to referral yet") so the 403 can say so."""
+    if principal is ANONYMOUS or principal.covers(district_code):
+        return
+    if district_code is None and unknown:
+        raise HTTPException(403, f"{unknown}: only a city-wide token may act")
+    raise HTTPException(403, "outside your districts")
 
 
 def main() -> None:

@@ -2,9 +2,10 @@
 domain errors that shared.api turns into 422/404/409. Money is read as Decimal (a JSON
 string like "120000.00" or a number with at most two decimals) and written as a string.
 
-Who acts is named by X-Jingkang-Actor (recorded in every event; bearer tokens come to
-funding later). Preparing and approving a settlement need it: the second-person rule
-compares the two."""
+Who may call each route is the ACCESS table below (shared/auth.py enforces it, deny by
+default); every route also checks the district of the contract, station or purchaser it
+concerns. Who acts is the token's holder (`sub`): the second-person rule compares the one
+who prepared a settlement with the one who approves it."""
 from __future__ import annotations
 
 from datetime import date
@@ -12,15 +13,46 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
 from shared.api import broker_reachable, create_service_api
+from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
+
+# Who may call each route (roles of shared/auth.py). Money is committed by funding officers
+# only: signing, paying, approving, declining and subsidies. The district admin registers the
+# stations and their capacity (referral); keeping the purchase money from that role keeps
+# choosing a provider apart from paying it. A district admin may *prepare* a settlement: its
+# performance score comes from the purchaser's supervision assessment of the station, which
+# the district's staff run, and a prepared settlement only holds budget — nothing is paid
+# until a funding officer, necessarily another person, approves it. District admins and
+# auditors read; stations, hospitals and integrations have no part here (integrations get
+# the public events).
+# District scope: commands on a contract are the purchaser's (its purchaser_code must be in
+# the token's districts); a contract is also read by those of the station's district. A
+# city purchaser (110000, 320100) is reached by a city-wide token (["*"]) or one naming the
+# city's code (which covers the city's counties too): a district's token never reaches the
+# city's money, only reads what the city buys in that district.
+OFFICERS = ("funding_officer",)
+READERS = ("funding_officer", "district_admin", "auditor")
+ACCESS: dict[str, tuple[str, ...]] = {
+    "POST /v1/contracts": OFFICERS,
+    "GET /v1/contracts/{contract_id}": READERS,
+    "POST /v1/contracts/{contract_id}/payments": OFFICERS,
+    "POST /v1/contracts/{contract_id}/settlements": ("funding_officer", "district_admin"),
+    "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/approval": OFFICERS,
+    "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/decline": OFFICERS,
+    "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/payment": OFFICERS,
+    "GET /v1/stations/{station_id}": READERS,
+    "GET /v1/stations/{station_id}/unfunded-sessions": READERS,
+    "POST /v1/stations/{station_id}/subsidies": OFFICERS,
+    "GET /v1/purchasers/{purchaser_code}": READERS,
+}
 
 DISTRICT = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county-level code, e.g. 110105")
 PERIOD = Field(pattern=r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$", description="a quarter (2026-Q1) or a month (2026-03)")
@@ -232,8 +264,14 @@ class PurchaserOut(BaseModel):
                    by_source=p.by_source, lottery_share=p.share, minimum=minimum, below_minimum=p.below(minimum))
 
 
-def acting(x_jingkang_actor: str | None = Header(default=None)) -> str:
-    """Who acts, as recorded in the events (the same header, cut to the same length)."""
+def acting(request: Request, x_jingkang_actor: str | None = Header(
+        default=None, description="who acts, when authorisation is off (development without a key); "
+                                  "with a bearer token, its holder acts and this header is ignored")) -> str:
+    """Who acts, as recorded in the events: the token's holder; without authorisation, the
+    header (cut to the same length)."""
+    principal = principal_of(request)
+    if principal is not ANONYMOUS:
+        return principal.actor
     if not x_jingkang_actor or not x_jingkang_actor.strip():
         raise InvalidInput("X-Jingkang-Actor",
                            "name who acts: a settlement is prepared and approved by two named people")
@@ -247,16 +285,37 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         "Government purchase-of-service contracts: sessions accrued, settlements approved by a second person, "
         "payments against the budget, subsidies for demonstration stations.",
         checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        authority=authority_for(settings), access=ACCESS,
     )
 
     def get_funding() -> Funding:
         return funding
 
+    def purchasers_contract(request: Request, contract_id: UUID) -> PurchaseContract:
+        """The contract, if the caller acts for its purchaser (403 otherwise)."""
+        contract = funding.get_contract(contract_id)
+        check_district(principal_of(request), contract.purchaser_code)
+        return contract
+
+    def readable_contract(request: Request, contract_id: UUID) -> PurchaseContract:
+        """The contract, if the caller acts for its purchaser or for the station's district."""
+        contract = funding.get_contract(contract_id)
+        if not principal_of(request).covers(contract.district_code):
+            check_district(principal_of(request), contract.purchaser_code)
+        return contract
+
+    def station_in_district(request: Request, station_id: UUID) -> StationFunding:
+        station = funding.get_station(station_id)
+        check_district(principal_of(request), station.district_code,
+                       unknown="the station's district is not known to funding yet")
+        return station
+
     @api.post("/v1/contracts", status_code=201, response_model=ContractCreated, tags=["contracts"])
-    def sign_contract(body: ContractIn, funding: Funding = Depends(get_funding)):
+    def sign_contract(body: ContractIn, request: Request, funding: Funding = Depends(get_funding)):
         """Sign a purchase contract; its funding sources must sum to the budget, and a station's
         contract periods must not overlap (409). A purchaser whose welfare-lottery share falls
         below the minimum is flagged, not refused."""
+        check_district(principal_of(request), body.purchaser_code or body.district_code)
         contract_id = funding.sign_contract(
             station_id=body.station_id, district_code=body.district_code, period_start=body.period_start,
             period_end=body.period_end, budget=body.budget,
@@ -266,67 +325,76 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         return {"contract_id": contract_id}
 
     @api.post("/v1/contracts/{contract_id}/payments", status_code=201, response_model=PaymentMade, tags=["contracts"])
-    def pay_contract(contract_id: UUID, body: PaymentIn, funding: Funding = Depends(get_funding)):
+    def pay_contract(contract_id: UUID, body: PaymentIn, request: Request, funding: Funding = Depends(get_funding)):
         """A direct payment; beyond the remaining budget it is refused (422, field `amount`)."""
+        purchasers_contract(request, contract_id)
         return funding.pay_contract(contract_id, amount=body.amount, period=body.period)
 
     @api.get("/v1/contracts/{contract_id}", response_model=ContractOut, tags=["contracts"])
-    def get_contract(contract_id: UUID, funding: Funding = Depends(get_funding)):
+    def get_contract(contract_id: UUID, request: Request):
         """Budget, accrued, settled, paid and remaining, and how they came about."""
-        return ContractOut.of(funding.get_contract(contract_id))
+        return ContractOut.of(readable_contract(request, contract_id))
 
     @api.post("/v1/contracts/{contract_id}/settlements", status_code=201, response_model=SettlementOut,
               tags=["settlements"])
-    def prepare_settlement(contract_id: UUID, body: SettlementIn, actor: str = Depends(acting),
+    def prepare_settlement(contract_id: UUID, body: SettlementIn, request: Request, actor: str = Depends(acting),
                            funding: Funding = Depends(get_funding)):
         """Settle an ended period: its priced accruals × the performance score. Over the
         remaining budget: 422 (field `amount`), no settlement, and BudgetExceededRejected is
         recorded with the figures."""
+        purchasers_contract(request, contract_id)
         return SettlementOut.of(funding.prepare_settlement(
             contract_id, period=body.period, performance_score=body.performance_score, reasons=body.reasons,
             prepared_by=actor))
 
     @api.post("/v1/contracts/{contract_id}/settlements/{settlement_id}/approval", response_model=SettlementOut,
               tags=["settlements"])
-    def approve_settlement(contract_id: UUID, settlement_id: UUID, actor: str = Depends(acting),
+    def approve_settlement(contract_id: UUID, settlement_id: UUID, request: Request, actor: str = Depends(acting),
                            funding: Funding = Depends(get_funding)):
         """By a second person: the one who prepared it may not (409)."""
+        purchasers_contract(request, contract_id)
         return SettlementOut.of(funding.approve_settlement(contract_id, settlement_id, approved_by=actor))
 
     @api.post("/v1/contracts/{contract_id}/settlements/{settlement_id}/decline", response_model=SettlementOut,
               tags=["settlements"])
-    def decline_settlement(contract_id: UUID, settlement_id: UUID, actor: str = Depends(acting),
+    def decline_settlement(contract_id: UUID, settlement_id: UUID, request: Request, actor: str = Depends(acting),
                            funding: Funding = Depends(get_funding)):
         """A settlement awaiting approval found wrong: its budget is freed and the period may be settled again."""
+        purchasers_contract(request, contract_id)
         return SettlementOut.of(funding.decline_settlement(contract_id, settlement_id, declined_by=actor))
 
     @api.post("/v1/contracts/{contract_id}/settlements/{settlement_id}/payment", status_code=201,
               response_model=SettlementPaymentMade, tags=["settlements"])
-    def pay_settlement(contract_id: UUID, settlement_id: UUID, funding: Funding = Depends(get_funding)):
+    def pay_settlement(contract_id: UUID, settlement_id: UUID, request: Request,
+                       funding: Funding = Depends(get_funding)):
         """Pay an approved settlement (409 otherwise): PurchaseContractPaid."""
+        purchasers_contract(request, contract_id)
         return funding.pay_settlement(contract_id, settlement_id)
 
     @api.get("/v1/stations/{station_id}", response_model=StationOut, tags=["stations"])
-    def get_station(station_id: UUID, funding: Funding = Depends(get_funding)):
+    def get_station(station_id: UUID, request: Request):
         """The station as funding knows it: tier, contracts, subsidies."""
-        return StationOut.of(funding.get_station(station_id))
+        return StationOut.of(station_in_district(request, station_id))
 
     @api.get("/v1/stations/{station_id}/unfunded-sessions", response_model=UnfundedSessions, tags=["stations"])
-    def unfunded_sessions(station_id: UUID, funding: Funding = Depends(get_funding)):
+    def unfunded_sessions(station_id: UUID, request: Request, funding: Funding = Depends(get_funding)):
         """Attended sessions no contract pays for (none that day, or no price for the type), oldest first."""
+        station_in_district(request, station_id)
         return UnfundedSessions(station_id=station_id, sessions=funding.unfunded_sessions(station_id))
 
     @api.post("/v1/stations/{station_id}/subsidies", status_code=201, response_model=SubsidyGrantedOut,
               tags=["stations"])
-    def grant_subsidy(station_id: UUID, body: SubsidyIn, funding: Funding = Depends(get_funding)):
+    def grant_subsidy(station_id: UUID, body: SubsidyIn, request: Request, funding: Funding = Depends(get_funding)):
         """Demonstration sites only (409 otherwise); construction once per station, operating
         once per station and year (409 a second time)."""
+        station_in_district(request, station_id)
         subsidy = funding.grant_subsidy(station_id, kind=body.kind, amount=body.amount, year=body.year)
         return SubsidyGrantedOut(station_id=station_id, **subsidy)
 
     @api.get("/v1/purchasers/{purchaser_code}", response_model=PurchaserOut, tags=["purchasers"])
-    def get_purchaser(purchaser_code: str, funding: Funding = Depends(get_funding)):
+    def get_purchaser(purchaser_code: str, request: Request, funding: Funding = Depends(get_funding)):
         """The purchaser's spending across its contracts and its welfare-lottery share."""
+        check_district(principal_of(request), purchaser_code)
         return PurchaserOut.of(funding.get_purchaser(purchaser_code), funding.lottery_minimum)
 
     return api

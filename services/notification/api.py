@@ -10,11 +10,11 @@ from datetime import date, datetime
 from typing import Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
-from services.notification.domain import Delivery, DirectoryEntry, Notification, Subscription
+from services.notification.domain import Delivery, Notification, Subscription
 from shared.api import broker_reachable, create_service_api
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
@@ -135,13 +135,8 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
     def in_district(request: Request, about: str, subject_id: UUID) -> None:
         """403 unless the client's (contract's) district is one of the caller's. Notification
         learns it from intake's (funding's) events; until then only a city-wide token may read."""
-        entry_id = DirectoryEntry.id_for(about, subject_id)
-        district = notifications.repository.get(entry_id).district_code if entry_id in notifications.repository else None
-        principal = principal_of(request)
-        if district is None and principal is not ANONYMOUS and not principal.covers(None):
-            raise HTTPException(403, f"the {about}'s district is not known to notification yet: "
-                                     "only a city-wide token may read")
-        check_district(principal, district)
+        check_district(principal_of(request), notifications.district_of(about, subject_id),
+                       unknown=f"the {about}'s district is not known to notification yet")
 
     def subscription_in_district(request: Request, subscription_id: UUID) -> Subscription:
         subscription = notifications.get_subscription(subscription_id)

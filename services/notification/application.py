@@ -437,6 +437,11 @@ class Notifications(Deadlines, ServiceApplication):
     def get_notification(self, notification_id: UUID) -> Notification:
         return self.get_aggregate(notification_id, Notification, "notification")
 
+    def district_of(self, about: str, subject_id: UUID) -> str | None:
+        """The district of a client (contract, station) as notification learned it from the
+        events; None before it has."""
+        return self._entry(about, subject_id).district_code
+
     def list_for_client(self, client_id: UUID) -> list[Notification]:
         """A client's notifications, oldest first (empty for an unknown client)."""
         index_id = ClientNotifications.id_for(client_id)

@@ -15,8 +15,7 @@ from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
 from shared.api import broker_reachable, create_service_api
-from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
-from shared.errors import NotFound
+from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Stations and their capacity are the
@@ -184,21 +183,13 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     def client_in_district(request: Request, district_code: str | None) -> None:
         """403 unless the client's district is one of the caller's. Referral learns the
         district from intake's ClientRegistered; until then only a city-wide token may act."""
-        principal = principal_of(request)
-        if district_code is None and principal is not ANONYMOUS and not principal.covers(None):
-            raise HTTPException(403, "the client's district is not known to referral yet: only a city-wide token may act")
-        check_district(principal, district_code)
-
-    def district_of_client(client_id: UUID) -> str | None:
-        try:
-            return referrals.placement_of(client_id).district_code
-        except NotFound:  # referral has not heard of the client
-            return None
+        check_district(principal_of(request), district_code,
+                       unknown="the client's district is not known to referral yet")
 
     def referral_in_reach(request: Request, referral: Referral) -> Referral:
         if principal_of(request).role == "hospital" and referral.kind not in HOSPITAL_KINDS:
             raise HTTPException(403, f"a hospital may not act on {referral.kind} referrals")
-        client_in_district(request, district_of_client(referral.client_id))
+        client_in_district(request, referrals.district_of(referral.client_id))
         return referral
 
     def station_in_district(request: Request, station_id: UUID) -> StationView:
@@ -210,7 +201,7 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     def request_referral(body: ReferralIn, request: Request, referrals: Referrals = Depends(get_referrals)):
         if principal_of(request).role == "hospital" and body.kind not in HOSPITAL_KINDS:
             raise HTTPException(403, f"a hospital may not open {body.kind} referrals")
-        client_in_district(request, district_of_client(body.client_id))
+        client_in_district(request, referrals.district_of(body.client_id))
         referral_id = referrals.request_referral(
             client_id=body.client_id, kind=body.kind, reason=body.reason, note=body.note,
             to_station_id=body.to_station_id, consented=body.consent, wants_work=body.wants_work)
@@ -219,7 +210,7 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     @api.get("/v1/referrals", response_model=ReferralList, tags=["referrals"])
     def list_referrals(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
         """A client's referrals, oldest first (a hospital sees the medical and community ones)."""
-        client_in_district(request, district_of_client(client_id))
+        client_in_district(request, referrals.district_of(client_id))
         hospital = principal_of(request).role == "hospital"
         return ReferralList(referrals=[ReferralOut.of(r) for r in referrals.referrals_of(client_id)
                                        if not hospital or r.kind in HOSPITAL_KINDS])

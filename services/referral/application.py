@@ -226,6 +226,12 @@ class Referrals(Deadlines, ServiceApplication):
             return []
         return list(self._district(district_code).waitlist)
 
+    def district_of(self, client_id: UUID) -> str | None:
+        """The client's district as referral learned it (ClientRegistered, relocation); None
+        for a client it has not learned yet or never heard of."""
+        index_id = ClientReferrals.id_for(client_id)
+        return self.repository.get(index_id).district_code if index_id in self.repository else None
+
     def placement_of(self, client_id: UUID) -> PlacementView:
         client = self._known_client(client_id)
         if client.exited_on is not None:

@@ -2,8 +2,9 @@
 demonstration station registered at referral is learned by funding (its construction
 subsidy is granted once); a purchase contract is signed for it; sessions recorded at
 assessment accrue against the contract (a no-show does not); after the month is over
-(every process's clock is moved ahead) the purchaser settles it with a performance score,
-a second person approves, it is paid, and the contract's story is on Kafka in order:
+(every process's clock is moved ahead) the purchaser (the city) settles it with a
+performance score, a second token holder approves (the district's officer may not: it is the
+city's money), it is paid, and the contract's story is on Kafka in order:
 PurchaseContractSigned, SessionAccrued ×3, SettlementApproved, PurchaseContractPaid."""
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ pytestmark = pytest.mark.e2e
 WORKER = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker",
           **auth("station_worker", sub="worker-e2e")}
 ADMIN = auth("district_admin", sub="admin-e2e")
-OFFICER_A = {"X-Jingkang-Actor": "officer-a-e2e", "X-Jingkang-Role": "funding_officer",
-             **auth("funding_officer", sub="officer-a-e2e")}
-OFFICER_B = {"X-Jingkang-Actor": "officer-b-e2e", "X-Jingkang-Role": "funding_officer",
-             **auth("funding_officer", sub="officer-b-e2e")}
+# The city buys (purchaser 110000): its money is acted on by city-wide officers; the
+# district's funding officer reads the contract of a station in the district.
+OFFICER_A = auth("funding_officer", district="*", sub="officer-a-e2e")
+OFFICER_B = auth("funding_officer", district="*", sub="officer-b-e2e")
+DISTRICT_OFFICER = auth("funding_officer", sub="officer-d-e2e")
 
 
 def system_today(system: dict) -> date:
@@ -48,7 +50,7 @@ def register_client(street: str) -> str:
 
 
 def contract(contract_id: str) -> dict:
-    return httpx.get(f"{URL['funding']}/v1/contracts/{contract_id}").json()
+    return httpx.get(f"{URL['funding']}/v1/contracts/{contract_id}", headers=DISTRICT_OFFICER).json()
 
 
 def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system):
@@ -60,7 +62,7 @@ def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system
     assert r.status_code == 201, r.text
     station_id = r.json()["station_id"]
     station = f"{URL['funding']}/v1/stations/{station_id}"
-    wait_until(lambda: httpx.get(station).json().get("tier") == "provincial_demo", timeout=60,
+    wait_until(lambda: httpx.get(station, headers=DISTRICT_OFFICER).json().get("tier") == "provincial_demo", timeout=60,
                what="funding to learn the station's tier")
     # its construction subsidy is granted once
     subsidy = {"kind": "construction", "amount": "200000.00"}
@@ -106,10 +108,13 @@ def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system
     settlement = r.json()
     assert (settlement["accrued"], settlement["amount"], settlement["status"]) == ("320.00", "288.00", "pending")
     approval = f"{URL['funding']}/v1/contracts/{contract_id}/settlements/{settlement['settlement_id']}/approval"
-    # the one who prepared it may not approve it; a second person does
+    # the district's officer may not approve the city's settlement; the one who prepared it
+    # may not either; a second person does
+    assert httpx.post(approval, headers=DISTRICT_OFFICER).status_code == 403
     assert httpx.post(approval, headers=OFFICER_A).status_code == 409
     r = httpx.post(approval, headers=OFFICER_B)
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    assert (r.json()["prepared_by"], r.json()["approved_by"]) == ("officer-a-e2e", "officer-b-e2e")
     r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/settlements/{settlement['settlement_id']}/payment",
                    headers=OFFICER_B)
     assert r.status_code == 201, r.text

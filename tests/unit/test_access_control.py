@@ -1,4 +1,4 @@
-"""Access control of assessment, referral and notification (issue 5), over in-memory stores
+"""Access control of assessment, referral, funding and notification (issue 5), over in-memory stores
 with authorisation on (JINGKANG_JWT_KEY set). The matrix is generated from each service's
 ACCESS table: every route x every role, with real objects created first — a role the
 table names, for the right district, is let through (the route may still answer 404/409/422
@@ -8,6 +8,7 @@ route. And the token's holder and role are what the stored events record."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any, Callable
 
 import httpx
@@ -16,15 +17,17 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from services.assessment import api as assessment_api
+from services.funding import api as funding_api
 from services.notification import api as notification_api
 from services.referral import api as referral_api
 from services.assessment.application import create_application as assessment_app
+from services.funding.application import create_application as funding_app
 from services.notification.application import Notifications
 from services.notification.channels import WebhookChannel
 from services.notification.contracts import handlers as notification_handlers
 from services.notification.domain import RetryPolicy
 from services.referral.application import create_application as referral_app
-from shared.auth import OPEN, ROLES, Authority
+from shared.auth import OPEN, ROLES, Authority, Principal
 from shared.clock import FixedClock
 from shared.consumer import EventConsumer
 from shared.contract.intake import ClientRegistered, ConsentScope
@@ -164,6 +167,64 @@ class ReferralWorld(World):
         }
 
 
+class FundingWorld(World):
+    access = funding_api.ACCESS
+
+    def __init__(self):
+        super().__init__("funding")
+        self.app = funding_app(self.settings, clock=self.clock)  # today 2026-01-05: 2025 is over
+        self.http = TestClient(funding_api.create_app(self.settings, self.app))
+        self.station = uuid.uuid4()
+        self.app.learn_station(station_id=self.station, tier="provincial_demo", district_code=HERE)
+        self.contract = self.sign(self.station)
+        for day in (date(2025, 11, 10), date(2025, 12, 10)):
+            self.app.accrue_session(session_id=uuid.uuid4(), station_id=self.station, service_type="social_skills",
+                                    session_date=day, attendance="attended")
+        # November awaits a second person's approval; December is still to be settled
+        self.settlement = self.app.prepare_settlement(self.contract, period="2025-11", performance_score="0.9",
+                                                      reasons=["records complete"], prepared_by="officer-a")["settlement_id"]
+
+    def sign(self, station: uuid.UUID, purchaser: str | None = None) -> uuid.UUID:
+        return self.app.sign_contract(**self.contract_body(station, purchaser))
+
+    @staticmethod
+    def contract_body(station: uuid.UUID, purchaser: str | None = None) -> dict[str, Any]:
+        return {"station_id": station, "district_code": HERE, "purchaser_code": purchaser,
+                "period_start": date(2025, 1, 1), "period_end": date(2026, 12, 31), "budget": "100000.00",
+                "funding_sources": [{"source": "welfare_lottery", "amount": "100000.00"}],
+                "unit_prices": {"social_skills": "120.00"}}
+
+    def contract_json(self, station: uuid.UUID, purchaser: str | None = None) -> dict[str, Any]:
+        """The same terms as a POST /v1/contracts body."""
+        return {k: (str(v) if isinstance(v, (uuid.UUID, date)) else v)
+                for k, v in self.contract_body(station, purchaser).items()}
+
+    def routes(self):
+        c, st, s = self.contract, self.station, self.settlement
+        settlement = f"/v1/contracts/{c}/settlements/{s}"
+        return {
+            "POST /v1/contracts": lambda: ("POST", "/v1/contracts", None, self.contract_json(uuid.uuid4())),
+            "GET /v1/contracts/{contract_id}": lambda: ("GET", f"/v1/contracts/{c}", None, None),
+            "POST /v1/contracts/{contract_id}/payments": lambda: (
+                "POST", f"/v1/contracts/{c}/payments", None, {"amount": "10.00", "period": "2025-12"}),
+            "POST /v1/contracts/{contract_id}/settlements": lambda: (
+                "POST", f"/v1/contracts/{c}/settlements", None,
+                {"period": "2025-12", "performance_score": "0.95", "reasons": ["supervision visit"]}),
+            "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/approval": lambda: (
+                "POST", settlement + "/approval", None, None),
+            "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/decline": lambda: (
+                "POST", settlement + "/decline", None, None),
+            "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/payment": lambda: (
+                "POST", settlement + "/payment", None, None),
+            "GET /v1/stations/{station_id}": lambda: ("GET", f"/v1/stations/{st}", None, None),
+            "GET /v1/stations/{station_id}/unfunded-sessions": lambda: (
+                "GET", f"/v1/stations/{st}/unfunded-sessions", None, None),
+            "POST /v1/stations/{station_id}/subsidies": lambda: (
+                "POST", f"/v1/stations/{st}/subsidies", None, {"kind": "construction", "amount": "200000.00"}),
+            "GET /v1/purchasers/{purchaser_code}": lambda: ("GET", f"/v1/purchasers/{HERE}", None, None),
+        }
+
+
 class NotificationWorld(World):
     access = notification_api.ACCESS
     filtered = frozenset({"GET /v1/deliveries"})
@@ -221,8 +282,9 @@ class NotificationWorld(World):
 
 
 WORLDS: dict[str, Callable[[], World]] = {
-    "assessment": AssessmentWorld, "referral": ReferralWorld, "notification": NotificationWorld}
-ACCESS = {"assessment": assessment_api.ACCESS, "referral": referral_api.ACCESS, "notification": notification_api.ACCESS}
+    "assessment": AssessmentWorld, "referral": ReferralWorld, "funding": FundingWorld, "notification": NotificationWorld}
+ACCESS = {"assessment": assessment_api.ACCESS, "referral": referral_api.ACCESS, "funding": funding_api.ACCESS,
+          "notification": notification_api.ACCESS}
 ROUTES = [(service, key) for service, access in ACCESS.items() for key in access]
 MATRIX = [(service, key, role) for service, key in ROUTES for role in ROLES]
 
@@ -337,6 +399,10 @@ COMMANDS = [
     ("referral", "POST /v1/stations", "district_admin"),
     ("referral", "POST /v1/referrals/{referral_id}/accept", "hospital"),
     ("referral", "POST /v1/clients/{client_id}/reverification", "district_admin"),
+    ("funding", "POST /v1/contracts", "funding_officer"),
+    ("funding", "POST /v1/contracts/{contract_id}/settlements", "district_admin"),
+    ("funding", "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/approval", "funding_officer"),
+    ("funding", "POST /v1/stations/{station_id}/subsidies", "funding_officer"),
     ("notification", "POST /v1/subscriptions", "integration"),
     ("notification", "DELETE /v1/subscriptions/{subscription_id}", "district_admin"),
 ]
@@ -470,3 +536,81 @@ def test_failing_deliveries_are_listed_for_the_callers_districts_only():
     assert listed((HERE,)) == {str(world.subscription)}
     assert len(listed(("*",))) == 2 and listed((HERE, THERE)) == listed(("*",))
     assert listed(("110101",)) == set()
+
+
+def test_a_settlement_is_prepared_and_approved_by_two_token_holders_whatever_the_headers_say():
+    world = FundingWorld()
+    prepare = f"/v1/contracts/{world.contract}/settlements"
+    body = {"period": "2025-12", "performance_score": "0.8", "reasons": ["supervision visit"]}
+
+    def as_(role: str, sub: str, claimed: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + world.token(role, sub=sub), "X-Jingkang-Actor": claimed}
+
+    # Given a district admin who enters the supervision score, naming someone else in the header
+    r = world.http.post(prepare, json=body, headers=as_("district_admin", "admin-1", claimed="officer-b"))
+    assert r.status_code == 201, r.text
+    settlement = r.json()
+    assert settlement["prepared_by"] == "admin-1"
+    approval = f"{prepare}/{settlement['settlement_id']}/approval"
+    # When the same person approves as a funding officer, claiming another name: refused, nothing stored
+    before = world.stored()
+    r = world.http.post(approval, headers=as_("funding_officer", "admin-1", claimed="officer-b"))
+    assert r.status_code == 409 and "second person" in r.json()["detail"]
+    assert world.stored() == before
+    # Then another token holder approves
+    r = world.http.post(approval, headers=as_("funding_officer", "officer-b", claimed="admin-1"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["prepared_by"], r.json()["approved_by"]) == ("approved", "admin-1", "officer-b")
+
+
+def test_a_city_purchasers_money_is_for_city_tokens_and_its_contract_is_read_in_the_stations_district():
+    world = FundingWorld()
+    station = uuid.uuid4()
+    world.app.learn_station(station_id=station, tier="ningkang_post", district_code=HERE)
+    contract = world.sign(station, purchaser="110000")  # the city buys for a station in district HERE
+
+    def officer(*districts: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + world.token("funding_officer", districts=districts)}
+
+    payment = {"amount": "10.00", "period": "2025-12"}
+    pay = f"/v1/contracts/{contract}/payments"
+    before = world.stored()
+    # A funding officer of the station's district reads the contract but does not pay from the city's budget
+    assert world.http.get(f"/v1/contracts/{contract}", headers=officer(HERE)).status_code == 200
+    assert world.http.post(pay, json=payment, headers=officer(HERE)).status_code == 403
+    assert world.http.get("/v1/purchasers/110000", headers=officer(HERE)).status_code == 403
+    signing = world.contract_json(uuid.uuid4(), purchaser="110000")
+    assert world.http.post("/v1/contracts", json=signing, headers=officer(HERE)).status_code == 403
+    assert world.stored() == before
+    # nor does an officer of another district read it
+    assert world.http.get(f"/v1/contracts/{contract}", headers=officer(THERE)).status_code == 403
+    # A token naming the city, or a city-wide one, acts for the city
+    assert world.http.post(pay, json=payment, headers=officer("110000")).status_code == 201
+    assert world.http.post(pay, json=payment, headers=officer("*")).status_code == 201
+    assert world.http.get("/v1/purchasers/110000", headers=officer("110000")).json()["contracts"] == 1
+    # and, the city's code covering its districts, reaches the station's contract bought by the district too
+    assert world.http.get(f"/v1/contracts/{world.contract}", headers=officer("110000")).status_code == 200
+    # another city's code does not
+    assert world.http.get(f"/v1/contracts/{contract}", headers=officer("320100")).status_code == 403
+
+
+@pytest.mark.parametrize("districts,code,covered", [
+    (("110105",), "110105", True), (("110105",), "110108", False), (("110105",), "110000", False),
+    (("110000",), "110105", True), (("110000",), "110000", True), (("110000",), "120101", False),
+    (("320100",), "320102", True), (("320100",), "320200", False), (("320100",), "320000", False),
+    (("*",), "320102", True), (("*",), None, True), (("110000",), None, False), (("", "1101"), "110105", False),
+])
+def test_a_token_covers_its_counties_and_every_county_under_a_city_it_names(districts, code, covered):
+    assert Principal("staff-1", "auditor", districts).covers(code) is covered
+
+
+def test_a_station_whose_district_funding_has_not_learned_is_for_city_wide_tokens_only():
+    world = FundingWorld()
+    unknown = uuid.uuid4()  # contracted, but referral's StationRegistered not yet consumed
+    world.sign(unknown)
+
+    r = world.http.get(f"/v1/stations/{unknown}", headers={"Authorization": "Bearer " + world.token("auditor")})
+    assert r.status_code == 403 and "not known to funding" in r.json()["detail"]
+    r = world.http.get(f"/v1/stations/{unknown}",
+                       headers={"Authorization": "Bearer " + world.token("auditor", districts=("*",))})
+    assert r.status_code == 200 and r.json()["district_code"] is None

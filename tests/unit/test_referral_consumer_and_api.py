@@ -6,49 +6,25 @@ commands (422/404/409) store nothing."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
-from fastapi.testclient import TestClient
 
-from services.referral.api import create_app
-from services.referral.application import Referrals, create_application
+from services.referral.application import Referrals
 from services.referral.consumers import TOPICS, create_consumer
 from services.referral.contracts import to_public
-from shared.clock import FixedClock
 from shared.contract.assessment import AssessmentCompleted, ClientClassified, RelapseDetected
 from shared.contract.intake import ClientRegistered, ConsentScope
 from shared.contract.referral import ReferralAccepted, ReferralCompleted, ReferralDeclined, TransferRequested
 from shared.envelope import encode, to_cloudevent
-from shared.settings import load_settings
+from tests.unit.conftest import NOW
 
 TOPIC = "jingkang.assessment.v1"
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def settings():
-    return load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://"})
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-def app(settings, clock) -> Referrals:
-    return create_application(settings, clock=clock)
 
 
 @pytest.fixture
 def consumer(settings, app):
     return create_consumer(settings, app)
-
-
-@pytest.fixture
-def http(settings, app):
-    return TestClient(create_app(settings, app))
 
 
 def relapse_detected(client_id: uuid.UUID, ce_id: str | None = None) -> tuple[str, bytes]:

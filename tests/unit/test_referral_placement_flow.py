@@ -11,14 +11,12 @@ import itertools
 import threading
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from fastapi.testclient import TestClient
 
-from services.referral.api import create_app
-from services.referral.application import Referrals, create_application
+from services.referral.application import Referrals
 from services.referral.contracts import handlers, to_public
 from services.referral.domain import DistrictPlacement, Referral
 from shared.clock import FixedClock
@@ -30,10 +28,9 @@ from shared.contract.referral import (
     WaitlistExceeded,
 )
 from shared.envelope import encode, to_cloudevent
-from shared.settings import load_settings
 from shared.store import command_context
+from tests.unit.conftest import NOW
 
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # 17:00 in Shanghai: business day 2026-01-05
 TODAY = date(2026, 1, 5)
 D = "110105"
 S1, S2, S3 = "110105001", "110105002", "110105003"
@@ -43,28 +40,8 @@ FULL_CONSENT = ConsentScope(rehabilitation_services=True, share_with_health=True
 
 
 @pytest.fixture
-def settings():
-    return load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://"})
-
-
-@pytest.fixture
-def clock():
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-def app(settings, clock) -> Referrals:
-    return create_application(settings, clock=clock)
-
-
-@pytest.fixture
 def consumer(app) -> EventConsumer:
     return EventConsumer(app, "referral", handlers(app), attempts=5, sleep=lambda _: None)
-
-
-@pytest.fixture
-def http(settings, app):
-    return TestClient(create_app(settings, app))
 
 
 class Kafka:
