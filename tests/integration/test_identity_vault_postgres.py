@@ -112,8 +112,10 @@ def test_erasing_a_persons_key_keeps_the_chain_and_the_case_but_not_the_identity
         assert (first.version, latest.version, latest.application_id) == (1, 2, application_id)
         history = client_history({"intake": intake}, client_id)
         assert sorted(row["event"] for row in history["events"] if not row["event"].startswith("IdentityRecord")) == [
-            "Application.ConsentRecorded", "Application.Registered", "Application.Submitted", "Client.Registered"]
-        assert history["believed"]["intake"][str(application_id)]["state"]["applicant"] == "<redacted>"
+            "Application.ConsentRecorded", "Application.IdentityVerified", "Application.Registered",
+            "Application.RegistryChecked", "Application.Submitted", "Client.Registered",
+            "PersonIndex.Claimed", "PersonIndex.Enrolled", "PersonIndex.Opened"]
+        assert history["believed"]["intake"][str(application_id)]["state"]["identity"] == "<redacted>"
 
         # But the identity, in every version of the record, can no longer be opened.
         for token in (first.identity, latest.identity):
@@ -125,12 +127,14 @@ def test_erasing_a_persons_key_keeps_the_chain_and_the_case_but_not_the_identity
         intake.exit_client(client_id, reason="withdrew")
         while relay.publish_batch():
             pass
-        assert verify(all_notifications(intake), seals_for(pg_store_url).all()) == (len(before) + 1, None)
+        assert verify(all_notifications(intake), seals_for(pg_store_url).all()) == (len(before) + 2, None)  # the exit and the index released
 
         # Nothing published about this case carries the sealed identity or an identifier.
         published = read_topic(kafka_bootstrap, "jingkang.intake.v1",
-                               lambda ce: ce["subject"] in (str(application_id), str(client_id)), expect=4)
-        assert len(published) == 4
+                               lambda ce: ce["subject"] in (str(application_id), str(client_id)), expect=6)
+        assert sorted(ce["type"].split(".")[2] for _, ce in published) == [
+            "ApplicationSubmitted", "ClientExited", "ClientRegistered", "ConsentRecorded", "IdentityVerified",
+            "RegistryChecked"]
         for message, _ in published:
             assert first.identity.encode() not in message.value and latest.identity.encode() not in message.value
             for secret in identifiers(someone):
