@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment.application import Assessments, create_application
 from services.assessment.domain import (
-    BASIC_SERVICES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
+    BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
 from shared.api import broker_reachable, create_service_api
@@ -30,6 +30,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/clients/{client_id}/plan": ("station_worker",),
     "POST /v1/clients/{client_id}/sessions": ("station_worker",),
     "POST /v1/clients/{client_id}/relapses": ("station_worker", "hospital"),
+    "POST /v1/clients/{client_id}/contacts": ("station_worker",),
     "GET /v1/clients/{client_id}/record": ("station_worker", "district_admin", "auditor"),
 }
 
@@ -113,6 +114,29 @@ class SessionRecordedOut(SessionOut):
     client_id: UUID
 
 
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal[CONTACT_METHODS]  # type: ignore[valid-type]
+    outcome: Literal[CONTACT_OUTCOMES] = Field(description="reached: the next contact falls a cadence later; "  # type: ignore[valid-type]
+                                                           "not_reached: the due date stays")
+    staff: StaffId
+    contacted_on: date | None = Field(default=None, description="default today; not in the future, "
+                                                                "not before the previous contact")
+
+
+class ContactOut(BaseModel):
+    contact_id: UUID
+    contacted_on: date
+    method: str
+    outcome: str
+    staff: str
+
+
+class ContactRecordedOut(ContactOut):
+    client_id: UUID
+    due: DueOut
+
+
 class RelapseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reported_by: StaffId
@@ -154,6 +178,7 @@ class RecordOut(BaseModel):
     due: DueOut
     assessments: list[AssessmentSummary]
     sessions: list[SessionOut]
+    contacts: list[ContactOut]
 
 
 def record_out(r: ClientRecord) -> RecordOut:
@@ -162,7 +187,7 @@ def record_out(r: ClientRecord) -> RecordOut:
                      service_category=r.service_category, medical_referral_needed=r.medical_referral_needed,
                      relapse_episode_open=r.relapse_episode_open, plan=PlanOut(**r.plan) if r.plan else None,
                      due=DueOut(**r.next_due()), assessments=[AssessmentSummary(**a) for a in r.assessments],
-                     sessions=[SessionOut(**s) for s in r.sessions])
+                     sessions=[SessionOut(**s) for s in r.sessions], contacts=[ContactOut(**c) for c in r.contacts])
 
 
 def create_app(settings: ServiceSettings, assessments: Assessments | None = None) -> FastAPI:
@@ -214,6 +239,14 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
         session = next(s for s in assessments.get_record(client_id).sessions if s["session_id"] == session_id)
         return SessionRecordedOut(client_id=client_id, **session)
 
+    @api.post("/v1/clients/{client_id}/contacts", status_code=201, response_model=ContactRecordedOut, tags=["contacts"])
+    def record_contact(client_id: UUID, body: ContactIn, request: Request,
+                       assessments: Assessments = Depends(get_assessments)):
+        """Record a follow-up contact of a dynamic-care client (409 for a client not in dynamic care)."""
+        in_district(request, client_id)
+        record = assessments.record_contact(client_id, **body.model_dump())
+        return ContactRecordedOut(client_id=client_id, **record.contacts[-1], due=DueOut(**record.next_due()))
+
     @api.post("/v1/clients/{client_id}/relapses", status_code=201, response_model=RelapseOut, tags=["assessments"],
               responses={200: {"model": RelapseOut, "description": "an episode was already open: nothing recorded"}})
     def report_relapse(client_id: UUID, body: RelapseIn, response: Response, request: Request,
@@ -229,7 +262,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
 
     @api.get("/v1/clients/{client_id}/record", response_model=RecordOut, tags=["assessments"])
     def get_record(client_id: UUID, request: Request, assessments: Assessments = Depends(get_assessments)):
-        """The client's record: classification, plan, next due dates, assessments, sessions."""
+        """The client's record: classification, plan, next due dates, assessments, sessions, contacts."""
         return record_out(in_district(request, client_id))
 
     return api

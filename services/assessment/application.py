@@ -100,6 +100,15 @@ class Assessments(Deadlines, ServiceApplication):
         self.save(record)
         return session_id
 
+    def record_contact(self, client_id: UUID, *, method: str, outcome: str, staff: str,
+                       contacted_on: date | None = None) -> ClientRecord:
+        record = self.get_record(client_id)
+        record.record_contact(contacted_on=contacted_on or self.clock.today(), method=method, outcome=outcome,
+                              staff=staff, today=self.clock.today())
+        # A reached client moves the next contact: the earlier agenda entry then finds nothing due.
+        self.save(record, *self.schedule_all([(CONTACT_DUE, client_id, record.contact_due_on)]))
+        return record
+
     def report_relapse(self, client_id: UUID, *, reported_by: str, stability: str | None = None,
                        risk_level: int | None = None) -> tuple[ClientRecord, bool]:
         """-> (record, True if a relapse was detected now; False if an episode was already open)."""

@@ -13,7 +13,7 @@ from services.assessment.domain import ClientRecord
 from shared.consumer import Handler
 from shared.contract import PublicEvent, event_type
 from shared.contract.assessment import (
-    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.intake import ClientExited, ClientRegistered, ClientRelocated
@@ -45,6 +45,9 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
         yield ReassessmentOverdue(client_id=e.originator_id, last_assessed_on=e.last_assessed_on, due_on=e.due_on)
     elif isinstance(e, ClientRecord.ContactDue):
         yield DynamicCareContactDue(client_id=e.originator_id, due_on=e.due_on, cadence_days=e.cadence_days)
+    elif isinstance(e, ClientRecord.ContactRecorded):  # never the staff id
+        yield FollowUpContactRecorded(client_id=e.originator_id, contact_id=e.contact_id, contacted_on=e.contacted_on,
+                                      method=e.method, outcome=e.outcome, next_contact_due_on=e.next_contact_due_on)
     elif isinstance(e, ClientRecord.SessionDelivered):
         yield ServiceSessionDelivered(client_id=e.originator_id, session_id=e.session_id, station_id=e.station_id,
                                       service_type=e.service_type, session_date=e.session_date, minutes=e.minutes,

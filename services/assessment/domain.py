@@ -35,6 +35,9 @@ BASIC_SERVICES = (
 )
 AGREED_BY = ("client", "guardian")
 SESSION_MODES = ("individual", "group")
+# A dynamic-care follow-up: how the worker reached (or tried to reach) the client.
+CONTACT_METHODS = ("phone", "home_visit", "outpatient_visit", "video_call")
+CONTACT_OUTCOMES = ("reached", "not_reached")
 ATTENDANCE = ("attended", "no_show")
 MAX_SESSION_MINUTES = 600
 MAX_GOALS, MAX_GOAL_LENGTH = 20, 200
@@ -128,6 +131,7 @@ class ClientRecord(Aggregate):
         self.contact_due_on: date | None = None
         self.contact_cadence_days: int | None = None
         self.sessions: list[dict] = []
+        self.contacts: list[dict] = []  # dynamic-care follow-ups
         self.closed = False  # by the discharge assessment
         self.exited_on: date | None = None  # learned from intake's ClientExited
         self.exit_reason: str | None = None
@@ -339,6 +343,40 @@ class ClientRecord(Aggregate):
         self.sessions.append({"session_id": session_id, "service_type": service_type, "station_id": station_id,
                               "session_date": session_date, "minutes": minutes, "mode": mode,
                               "attendance": attendance})
+
+    # --- dynamic-care follow-up contacts ---------------------------------------------------------
+
+    def record_contact(self, *, contacted_on: date, method: str, outcome: str, staff: str, today: date) -> UUID:
+        """A follow-up contact of a dynamic-care client. A contact that reached the client
+        starts the next interval from its day; one that did not leaves the due date where it
+        was (the worker must try again, and the reminder still fires)."""
+        if method not in CONTACT_METHODS:
+            raise InvalidInput("method", f"must be one of {', '.join(CONTACT_METHODS)}")
+        if outcome not in CONTACT_OUTCOMES:
+            raise InvalidInput("outcome", f"must be one of {', '.join(CONTACT_OUTCOMES)}")
+        _staff_id("staff", staff)
+        _not_future("contacted_on", contacted_on, today)
+        if contacted_on < self.registered_on:
+            raise InvalidInput("contacted_on", f"cannot be before the client's registration on {self.registered_on}")
+        if self.contacts and contacted_on < self.contacts[-1]["contacted_on"]:
+            raise InvalidInput("contacted_on", f"cannot be before the previous contact on {self.contacts[-1]['contacted_on']}")
+        self._refuse_unless_active("follow-up contacts")
+        cadence = self.contact_cadence_days
+        if cadence is None:
+            raise Conflict("the client is not in dynamic care: no follow-up contacts are due "
+                           f"(category {self.service_category or 'not yet assessed'})")
+        next_due = contacted_on + timedelta(days=cadence) if outcome == "reached" else self.contact_due_on
+        contact_id = uuid4()
+        self._contact_recorded(contact_id=contact_id, contacted_on=contacted_on, method=method, outcome=outcome,
+                               staff=staff, next_contact_due_on=next_due)
+        return contact_id
+
+    @event("ContactRecorded")
+    def _contact_recorded(self, contact_id: UUID, contacted_on: date, method: str, outcome: str, staff: str,
+                          next_contact_due_on: date | None) -> None:
+        self.contacts.append({"contact_id": contact_id, "contacted_on": contacted_on, "method": method,
+                              "outcome": outcome, "staff": staff})
+        self.contact_due_on = next_contact_due_on
 
     # --- what intake tells us -------------------------------------------------------------------
 

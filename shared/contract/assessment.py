@@ -117,6 +117,20 @@ class DynamicCareContactDue(PublicEvent):
     cadence_days: int = Field(ge=1)
 
 
+class FollowUpContactRecorded(PublicEvent):
+    """A worker followed up a dynamic-care client (or tried to). A contact that reached the
+    client starts the next interval; `next_contact_due_on` is when the next one is due."""
+
+    SERVICE = "assessment"
+    NAME = "FollowUpContactRecorded"
+    client_id: UUID
+    contact_id: UUID
+    contacted_on: date
+    method: Literal["phone", "home_visit", "outpatient_visit", "video_call"]
+    outcome: Literal["reached", "not_reached"]
+    next_contact_due_on: date | None
+
+
 class ServiceSessionDelivered(PublicEvent):
     """A rehabilitation service session took place (or the client did not come)."""
 

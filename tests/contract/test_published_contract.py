@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from shared.contract import REGISTRY, event_type
 from shared.contract.assessment import (
-    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
 from shared.contract.funding import (
@@ -74,6 +74,8 @@ EXAMPLES = [
     ReassessmentDue(client_id=CLIENT, last_assessed_on=date(2026, 3, 3), due_on=date(2026, 6, 1)),
     ReassessmentOverdue(client_id=CLIENT, last_assessed_on=date(2026, 3, 3), due_on=date(2026, 6, 15)),
     DynamicCareContactDue(client_id=CLIENT, due_on=date(2026, 3, 17), cadence_days=14),
+    FollowUpContactRecorded(client_id=CLIENT, contact_id=OTHER, contacted_on=date(2026, 3, 16), method="home_visit",
+                            outcome="reached", next_contact_due_on=date(2026, 3, 30)),
     ServiceSessionDelivered(client_id=CLIENT, session_id=OTHER, station_id=uuid.uuid4(), service_type="social_skills",
                             session_date=date(2026, 3, 10), minutes=90, mode="group", attendance="attended"),
     ReferralOverdue(client_id=CLIENT, referral_id=OTHER, kind="medical", due_by=AT),

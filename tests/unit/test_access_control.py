@@ -117,6 +117,8 @@ class AssessmentWorld(World):
                  "session_date": self.clock.today().isoformat(), "minutes": 60, "mode": "group",
                  "attendance": "attended"}),
             "POST /v1/clients/{client_id}/relapses": lambda: ("POST", base + "/relapses", None, {"reported_by": "staff-1"}),
+            "POST /v1/clients/{client_id}/contacts": lambda: (
+                "POST", base + "/contacts", None, {"method": "phone", "outcome": "reached", "staff": "staff-1"}),
             "GET /v1/clients/{client_id}/record": lambda: ("GET", base + "/record", None, None),
         }
 

@@ -421,3 +421,46 @@ def test_a_new_record_shows_the_plan_due_date(api, known_client, clock):
     assert record["plan"] is None and record["status"] == "active"
     assert record["due"]["plan_due_on"] == (clock.today() + timedelta(days=30)).isoformat()
     assert date.fromisoformat(record["registered_on"]) == clock.today()
+
+
+# --- dynamic-care follow-up contacts -----------------------------------------------------------------
+
+
+def contact(**overrides) -> dict:
+    return {"method": "phone", "outcome": "reached", "staff": "staff-17", **overrides}
+
+
+def test_a_follow_up_contact_of_a_dynamic_care_client_is_recorded_and_moves_the_next_one(api, assessments,
+                                                                                         known_client, clock):
+    # Given a baseline that puts the client in dynamic care (unwilling, basically stable): monthly contacts
+    assert api.post(f"/v1/clients/{known_client}/assessments",
+                    json=assessment(stability="basically_stable", willing=False)).status_code == 201
+    clock.advance(days=12)
+    # When the worker records a home visit that reached the client
+    response = api.post(f"/v1/clients/{known_client}/contacts", json=contact(method="home_visit"))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    # Then the next contact is due 30 days after the visit, and the record lists the visit
+    assert body["due"]["contact_due_on"] == (clock.today() + timedelta(days=30)).isoformat()
+    assert (body["method"], body["outcome"], body["contacted_on"]) == ("home_visit", "reached", clock.today().isoformat())
+    record = api.get(f"/v1/clients/{known_client}/record").json()
+    assert record["contacts"] == [{k: v for k, v in body.items() if k not in ("client_id", "due")}]
+    assert record["due"]["contact_due_on"] == body["due"]["contact_due_on"]
+
+
+def test_a_contact_for_a_community_rehab_client_is_a_conflict(api, assessments, assessed_client):
+    body = refused(api, assessments, f"/v1/clients/{assessed_client}/contacts", contact(), 409)
+    assert "dynamic care" in body["detail"]
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"method": "carrier_pigeon"}, "method"),
+    ({"outcome": "maybe"}, "outcome"),
+    ({"staff": "王医生"}, "staff"),
+    ({"contacted_on": "2099-01-01"}, "contacted_on"),
+    ({"contacted_on": "2020-01-01"}, "contacted_on"),
+], ids=["unknown method", "unknown outcome", "a name, not a staff id", "future", "before registration"])
+def test_a_malformed_contact_is_refused_naming_the_field(api, assessments, known_client, overrides, field):
+    assert api.post(f"/v1/clients/{known_client}/assessments", json=assessment(stability="unstable")).status_code == 201
+    body = refused(api, assessments, f"/v1/clients/{known_client}/contacts", contact(**overrides), 422)
+    assert field in [e["field"] for e in body["errors"]], body

@@ -17,7 +17,7 @@ from services.assessment.contracts import to_public
 from services.assessment.domain import CONTACT_DUE, PLAN_OVERDUE, REASSESSMENT_DUE, REASSESSMENT_OVERDUE
 from shared.clock import FixedClock
 from shared.contract.assessment import (
-    DynamicCareContactDue, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
+    DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
 )
 from shared.contract.intake import ClientExited, ClientRegistered, ConsentScope
 from shared.envelope import encode, to_cloudevent
@@ -251,6 +251,70 @@ def test_a_stable_unwilling_client_at_risk_0_is_contacted_every_three_months(app
     # The contact and the reassessment fall on the same day: both fire, from one agenda
     assert sorted(deadlines(app)) == [("DynamicCareContactDue", start + timedelta(days=90)),
                                       ("ReassessmentDue", start + timedelta(days=90))]
+
+
+def test_a_contact_that_reached_the_client_starts_the_next_interval(app, clock):
+    # Given a basically stable, unwilling client in dynamic care: contacts monthly
+    start = clock.today()
+    client_id = register(app, clock)
+    assess(app, client_id, stability="basically_stable", risk_level=1, willing=False)
+    assert app.get_record(client_id).next_due()["contact_due_on"] == start + timedelta(days=30)
+    # When the worker reaches the client by phone on day 20
+    on_day(clock, start, 20)
+    record = app.record_contact(client_id, method="phone", outcome="reached", staff="staff-9")
+    # Then the next contact is due a month after that call, not on day 30
+    assert record.next_due()["contact_due_on"] == start + timedelta(days=50)
+    for day in (30, 31, 49):
+        on_day(clock, start, day)
+        app.run_deadlines()
+    assert [name for name, _ in deadlines(app)].count("DynamicCareContactDue") == 0
+    on_day(clock, start, 50)
+    app.run_deadlines()
+    assert [d for d in deadlines(app) if d[0] == "DynamicCareContactDue"] == [
+        ("DynamicCareContactDue", start + timedelta(days=50))]
+    # And the contact is public without the worker's id
+    [contact] = [p for p in published(app) if isinstance(p, FollowUpContactRecorded)]
+    assert (contact.contacted_on, contact.method, contact.outcome, contact.next_contact_due_on) == (
+        start + timedelta(days=20), "phone", "reached", start + timedelta(days=50))
+    assert "staff-9" not in contact.model_dump_json()
+
+
+def test_a_contact_that_did_not_reach_the_client_leaves_the_due_date(app, clock):
+    start = clock.today()
+    client_id = register(app, clock)
+    assess(app, client_id, stability="unstable", risk_level=3)
+    on_day(clock, start, 10)
+    record = app.record_contact(client_id, method="home_visit", outcome="not_reached", staff="staff-9")
+    # The contact is on the record, but the reminder still comes on day 14
+    assert [c["outcome"] for c in record.contacts] == ["not_reached"]
+    assert record.next_due()["contact_due_on"] == start + timedelta(days=14)
+    on_day(clock, start, 14)
+    app.run_deadlines()
+    assert [d for d in deadlines(app) if d[0] == "DynamicCareContactDue"] == [
+        ("DynamicCareContactDue", start + timedelta(days=14))]
+
+
+def test_a_contact_survives_a_restart_and_its_reminder_moves_with_it(clock, tmp_path):
+    store = f"sqlite:///{tmp_path / 'assessment.sqlite'}"
+    start = clock.today()
+    first = create_application(settings(store), clock=clock)
+    client_id = register(first, clock)
+    assess(first, client_id, stability="basically_stable", risk_level=1, willing=False)
+    on_day(clock, start, 5)
+    first.record_contact(client_id, method="video_call", outcome="reached", staff="staff-9")
+    first.close()
+    # After a restart, day 30 (the old due date) brings nothing; day 35 brings the reminder
+    second = create_application(settings(store), clock=clock)
+    try:
+        on_day(clock, start, 30)
+        second.run_deadlines()
+        assert not [d for d in deadlines(second) if d[0] == "DynamicCareContactDue"]
+        on_day(clock, start, 35)
+        second.run_deadlines()
+        assert [d for d in deadlines(second) if d[0] == "DynamicCareContactDue"] == [
+            ("DynamicCareContactDue", start + timedelta(days=35))]
+    finally:
+        second.close()
 
 
 # --- exit stops everything --------------------------------------------------------------------------
