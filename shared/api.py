@@ -10,7 +10,7 @@ from typing import Callable, Mapping
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -97,6 +97,30 @@ def install_health(app: FastAPI, checks: Mapping[str, Callable[[], None]]) -> No
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ready" if ok else "not_ready", "checks": results})
 
 
+def install_contract(app: FastAPI) -> None:
+    """The published contract, served as committed (shared/contract/): the AsyncAPI
+    document of the five topics and the JSON Schema of every public event type."""
+    from shared.contract import REGISTRY
+    from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
+
+    @app.get("/contract/asyncapi.json", tags=["contract"])
+    def asyncapi() -> FileResponse:
+        """AsyncAPI 3.0: topics, messages, keys and headers."""
+        return FileResponse(ASYNCAPI, media_type="application/json")
+
+    @app.get("/contract/schemas", tags=["contract"])
+    def schemas() -> dict:
+        """Every public event type (jingkang.<service>.<Event>.v<N>) with a schema here."""
+        return {"types": sorted(REGISTRY)}
+
+    @app.get("/contract/schemas/{event_type}.json", tags=["contract"])
+    def schema(event_type: str) -> FileResponse:
+        """The JSON Schema of one public event type: the whole CloudEvent, envelope and data."""
+        if event_type not in REGISTRY:  # only registered names reach the file system
+            raise NotFound("public event type", event_type)
+        return FileResponse(SCHEMA_DIR / f"{event_type}.json", media_type="application/schema+json")
+
+
 class CommandContextMiddleware:
     """Sets who is acting for the request, so every event it records names them.
     Until bearer tokens arrive (issue 5) the caller names itself in X-Jingkang-Actor /
@@ -151,6 +175,8 @@ def create_service_api(title: str, description: str, checks: Mapping[str, Callab
     api = FastAPI(title=title, description=description, version="1", dependencies=dependencies)
     install_error_handlers(api)
     install_health(api, checks)
+
+    install_contract(api)
 
     @api.get("/metrics", tags=["operations"], include_in_schema=False)
     def prometheus_metrics() -> Response:

@@ -95,8 +95,9 @@ def authority_for(settings) -> Authority:
     return Authority(settings.jwt_key, settings.jwt_issuer)
 
 
+# The published contract is public: a district integration validates against it without a token.
 OPEN = {"GET /health", "GET /ready", "GET /metrics", "GET /docs", "GET /openapi.json", "GET /docs/oauth2-redirect",
-        "GET /redoc"}
+        "GET /redoc", "GET /contract/asyncapi.json", "GET /contract/schemas", "GET /contract/schemas/{event_type}.json"}
 
 
 def guard(authority: Authority, access: dict[str, tuple[str, ...]]):

@@ -183,3 +183,24 @@ def test_v1_and_v2_of_assessment_completed_are_both_published_with_distinct_ids(
     assert [(type(f).NAME, type(f).VERSION) for f in forms] == [("AssessmentCompleted", 1), ("AssessmentCompleted", 2)]
     assert forms[1].functional_score == 70 and "functional_score" not in forms[0].model_dump()
     assert len({event_id("assessment", CLIENT, 2, f) for f in forms}) == 2
+
+
+def test_every_service_serves_the_committed_contract_without_a_token():
+    from fastapi.testclient import TestClient
+
+    from shared.api import create_service_api
+    from shared.auth import Authority
+    from shared.contract.generate import ASYNCAPI
+
+    # A service with authorisation on, and a table that lets no one call anything
+    http = TestClient(create_service_api("Jingkang test", "contract", checks={},
+                                         authority=Authority("k" * 40), access={}))
+    assert http.get("/contract/asyncapi.json").json() == json.loads(ASYNCAPI.read_text())
+    assert http.get("/contract/schemas").json() == {"types": sorted(REGISTRY)}
+    for t in REGISTRY:
+        served = http.get(f"/contract/schemas/{t}.json")
+        assert (served.status_code, served.json()) == (200, schema_for(t))
+        assert served.headers["content-type"] == "application/schema+json"
+    # An unknown type is 404, and a path that tries to leave the schema folder reaches nothing
+    assert http.get("/contract/schemas/jingkang.intake.NoSuchEvent.v1.json").status_code == 404
+    assert http.get("/contract/schemas/..%2F..%2Fbase.py.json").status_code == 404
