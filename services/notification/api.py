@@ -33,6 +33,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "GET /v1/subscriptions/{subscription_id}/deliveries": ("district_admin", "integration", "auditor"),
     "GET /v1/deliveries": ("district_admin", "integration", "auditor"),
     "GET /v1/deliveries/{delivery_id}": ("district_admin", "integration", "auditor"),
+    "POST /v1/deliveries/{delivery_id}/redrive": ("district_admin", "integration"),
 }
 
 Purpose = Literal["district_supervision", "health", "disability_employment"]
@@ -217,5 +218,13 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
         delivery = notifications.get_delivery(delivery_id)
         subscription_in_district(request, delivery.subscription_id)
         return DeliveryOut.of(delivery)
+
+    @api.post("/v1/deliveries/{delivery_id}/redrive", response_model=DeliveryOut, tags=["subscriptions"])
+    def redrive_delivery(delivery_id: UUID, request: Request, notifications: Notifications = Depends(get_notifications)):
+        """Send a dead letter again (after the subscriber fixed its end): pending, attempted at
+        the worker's next tick with a fresh round of retries. 409 unless it is dead or while
+        its subscription is inactive."""
+        subscription_in_district(request, notifications.get_delivery(delivery_id).subscription_id)
+        return DeliveryOut.of(notifications.redrive_delivery(delivery_id))
 
     return api

@@ -20,13 +20,13 @@ from services.notification.contracts import forwardable_types
 from services.notification.domain import (
     PAYMENT_MADE, PLAN_DUE, PLAN_OVERDUE, RECIPIENT_ROLES, ClientNotifications, ContractNotifications, Delivery,
     DeliveryBoard, DirectoryEntry, DistrictSubscriptions, Forward, Notification, RetryPolicy, Subscription,
-    require_district_code,
+    WebhookHosts, require_district_code,
 )
-from services.notification.settings import plan_reminder_days, retry_policy, webhook_timeout
+from services.notification.settings import plan_reminder_days, retry_policy, webhook_hosts, webhook_timeout
 from shared.clock import LOCAL, Clock, SystemClock
 from shared.contract import REGISTRY
 from shared.deadlines import Deadlines
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication, command_context
 
@@ -63,13 +63,14 @@ class Notifications(Deadlines, ServiceApplication):
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None,
                  channel: Channel | None = None, webhook: WebhookChannel | None = None,
                  policy: RetryPolicy | None = None, plan_reminder_days: int = 25,
-                 event_types: Mapping[str, str] | None = None):
+                 event_types: Mapping[str, str] | None = None, webhook_hosts: WebhookHosts = WebhookHosts()):
         self.channel: Channel = channel or LogChannel()
         self.webhook = webhook or WebhookChannel()
         self.policy = policy or RetryPolicy()
         self.plan_reminder_days = plan_reminder_days
+        self.webhook_hosts = webhook_hosts
         self.event_types = dict(event_types if event_types is not None else forwardable_types())
-        # Deliveries known to be final, so a tick re-reading today's agenda skips them
+        # Deliveries known to be final (delivered or cancelled), so a tick re-reading today's agenda skips them
         # without loading them (final is final: the cache can only be stale by omission).
         self._settled: set[UUID] = set()
         super().__init__(env=env, clock=clock)
@@ -276,7 +277,8 @@ class Notifications(Deadlines, ServiceApplication):
                               purpose: str) -> Subscription:
         subscription = Subscription.register(
             district_code=district_code, event_types=event_types, url=url, secret=secret, purpose=purpose,
-            known_types=self._known_types(), forwardable_types=self.event_types, registered_at=self.clock.now())
+            known_types=self._known_types(), forwardable_types=self.event_types, registered_at=self.clock.now(),
+            hosts=self.webhook_hosts)
         district = self._district_subscriptions(district_code)
         district.add(subscription.id)
         self.save(subscription, district)
@@ -310,7 +312,18 @@ class Notifications(Deadlines, ServiceApplication):
             self.get_subscription(subscription_id)  # 404 for an unknown one
         if DeliveryBoard.ID not in self.repository:
             return []
-        return [self.get_delivery(d) for d in self.repository.get(DeliveryBoard.ID).listed(status, subscription_id)]
+        listed = [self.get_delivery(d) for d in self.repository.get(DeliveryBoard.ID).listed(status, subscription_id)]
+        return [d for d in listed if d.status == status]  # a re-driven one leaves the board at its next attempt
+
+    def redrive_delivery(self, delivery_id: UUID) -> Delivery:
+        """A dead letter goes out again at the worker's next tick. The board (written only by
+        the worker) learns of it when the worker attempts the delivery."""
+        delivery = self.get_delivery(delivery_id)
+        if not self.get_subscription(delivery.subscription_id).active:
+            raise Conflict(f"subscription {delivery.subscription_id} is inactive: nothing is delivered to it")
+        delivery.redrive(at=self.clock.now())
+        self._save([delivery], self._due([delivery]))
+        return delivery
 
     # --- forwarding to subscriptions --------------------------------------------------------
 
@@ -403,9 +416,10 @@ class Notifications(Deadlines, ServiceApplication):
         except NotFound:
             return []
         if delivery.final:
-            if len(self._settled) >= SETTLED_CACHE_MAX:
-                self._settled.clear()
-            self._settled.add(delivery_id)
+            if delivery.status != "dead":  # a dead letter may be re-driven: never settled for good
+                if len(self._settled) >= SETTLED_CACHE_MAX:
+                    self._settled.clear()
+                self._settled.add(delivery_id)
             return []
         now = self.clock.now()
         if not delivery.due(now):
@@ -501,4 +515,5 @@ def create_application(settings: ServiceSettings, clock: Clock | None = None, ch
                        webhook: WebhookChannel | None = None) -> Notifications:
     return Notifications(env=store_env(settings), clock=clock or SystemClock(settings.clock_file), channel=channel,
                          webhook=webhook or WebhookChannel(timeout_seconds=webhook_timeout(settings)),
-                         policy=retry_policy(settings), plan_reminder_days=plan_reminder_days(settings))
+                         policy=retry_policy(settings), plan_reminder_days=plan_reminder_days(settings),
+                         webhook_hosts=webhook_hosts(settings))

@@ -436,6 +436,24 @@ class DirectoryEntry(Aggregate):
 
 # --- webhook subscriptions and deliveries -------------------------------------------------
 
+@dataclass(frozen=True)
+class WebhookHosts:
+    """Where webhooks may point. Deliveries are POSTs from inside the platform, so an
+    unchecked URL would let a subscriber aim them at internal services: production allows
+    only https and only the hosts its operators list (an entry `gov.cn` also allows its
+    subdomains). Empty `allowed`: any host (development)."""
+
+    allowed: tuple[str, ...] = ()
+    https_only: bool = False
+
+    def check(self, scheme: str, host: str) -> None:
+        if self.https_only and scheme != "https":
+            raise InvalidInput("url", "must be an https URL")
+        host = host.lower().rstrip(".")
+        if self.allowed and not any(host == a or host.endswith("." + a) for a in self.allowed):
+            raise InvalidInput("url", f"host {host} is not on this deployment's list of webhook hosts")
+
+
 class Subscription(Aggregate):
     """A district integration that cannot use Kafka: these event types, about this
     district's clients (contracts, stations), to this URL, signed with this secret, for
@@ -445,7 +463,7 @@ class Subscription(Aggregate):
     @classmethod
     def register(cls, *, district_code: str, event_types: list[str], url: str, secret: str, purpose: str,
                  known_types: Collection[str], forwardable_types: Collection[str],
-                 registered_at: datetime) -> "Subscription":
+                 registered_at: datetime, hosts: WebhookHosts = WebhookHosts()) -> "Subscription":
         require_district_code("district_code", district_code)
         if not isinstance(event_types, list) or not event_types:
             raise InvalidInput("event_types", "name at least one event type")
@@ -468,6 +486,7 @@ class Subscription(Aggregate):
             raise InvalidInput("url", "must be an absolute http or https URL")
         if parts.username or parts.password:
             raise InvalidInput("url", "must not carry credentials: the secret signs the deliveries")
+        hosts.check(parts.scheme, parts.hostname)
         if len(url) > URL_MAX:
             raise InvalidInput("url", f"at most {URL_MAX} characters")
         if not isinstance(secret, str) or len(secret) < SECRET_MIN:
@@ -583,6 +602,7 @@ class Delivery(Aggregate):
         self.attempts: list[dict[str, Any]] = []
         self.delivered_at: datetime | None = None
         self.reason: str | None = None
+        self.attempts_before_redrive = 0  # a re-driven dead letter gets a fresh round of attempts
 
     @property
     def final(self) -> bool:
@@ -597,6 +617,7 @@ class Delivery(Aggregate):
         if self.final:
             raise Conflict(f"delivery {self.id} is {self.status}")
         number = len(self.attempts) + 1
+        in_round = number - self.attempts_before_redrive  # backoff and bound count this round only
         if status_code is not None and 200 <= status_code < 300:
             self._delivered(at=at, number=number, status_code=status_code)
         else:
@@ -604,12 +625,12 @@ class Delivery(Aggregate):
             if not retryable(status_code):
                 self._dead_lettered(at=at, number=number, status_code=status_code, outcome=outcome,
                                     reason=f"refused by the subscriber ({outcome}); not retried")
-            elif number >= policy.max_attempts:
+            elif in_round >= policy.max_attempts:
                 self._dead_lettered(at=at, number=number, status_code=status_code, outcome=outcome,
                                     reason=f"gave up after {number} attempts; last: {outcome}")
             else:
                 self._attempt_failed(at=at, number=number, status_code=status_code, outcome=outcome,
-                                     next_attempt_at=at + policy.delay(number, retry_after))
+                                     next_attempt_at=at + policy.delay(in_round, retry_after))
         return self.status
 
     @event("Delivered")
@@ -632,6 +653,20 @@ class Delivery(Aggregate):
         self.status = "dead"
         self.reason = reason
         self.next_attempt_at = None
+
+    def redrive(self, *, at: datetime) -> None:
+        """Send a dead letter again (the subscriber fixed its end): a new round of attempts
+        starts now, under the same policy; the attempts so far stay on record."""
+        if self.status != "dead":
+            raise Conflict(f"delivery {self.id} is {self.status}: only a dead letter is re-driven")
+        self._redriven(at=at, attempts_before=len(self.attempts))
+
+    @event("Redriven")
+    def _redriven(self, at: datetime, attempts_before: int) -> None:
+        self.status = "pending"
+        self.reason = None
+        self.next_attempt_at = at
+        self.attempts_before_redrive = attempts_before
 
     def cancel(self, *, reason: str, at: datetime) -> None:
         if self.final:
@@ -663,6 +698,10 @@ class DeliveryBoard(Aggregate):
     def note(self, delivery: Delivery) -> bool:
         """Bring the board in line with the delivery's status. -> whether it changed."""
         key = str(delivery.id)
+        if key in self.dead and delivery.status != "dead":  # a re-driven dead letter
+            self._revived(delivery_id=key)
+            self.note(delivery)
+            return True
         if delivery.status == "failed" and key not in self.failing:
             self._failing(delivery_id=key, subscription_id=str(delivery.subscription_id))
         elif delivery.status == "dead" and key not in self.dead:
@@ -685,6 +724,10 @@ class DeliveryBoard(Aggregate):
     @event("Cleared")
     def _cleared(self, delivery_id: str) -> None:
         self.failing.pop(delivery_id, None)
+
+    @event("Revived")
+    def _revived(self, delivery_id: str) -> None:
+        self.dead.pop(delivery_id, None)
 
     def listed(self, status: str, subscription_id: UUID | None = None) -> list[UUID]:
         entries = self.failing if status == "failed" else self.dead

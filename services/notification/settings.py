@@ -6,12 +6,16 @@ Besides the common settings:
   JINGKANG_NOTIFICATION_WEBHOOK_MAX_BACKOFF_SECONDS longest wait between attempts (3600)
   JINGKANG_NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS     how long one POST may take (10)
   JINGKANG_NOTIFICATION_PLAN_REMINDER_DAYS          "plan due soon" reminder N days after registration (25)
+  JINGKANG_NOTIFICATION_WEBHOOK_HOSTS               hosts webhooks may point at, comma-separated (an entry
+                                                    also allows its subdomains); required in production,
+                                                    where webhooks must also be https; empty: any host
 """
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
-from services.notification.domain import RetryPolicy
+from services.notification.domain import RetryPolicy, WebhookHosts
 from shared.settings import ServiceSettings, SettingsError
 from shared.settings import load_settings as _load
 
@@ -25,6 +29,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
     retry_policy(settings)
     webhook_timeout(settings)
     plan_reminder_days(settings)
+    if settings.production and not webhook_hosts(settings).allowed:
+        raise SettingsError("JINGKANG_NOTIFICATION_WEBHOOK_HOSTS is required in production: the hosts webhooks may "
+                            "point at (deliveries come from inside the platform)")
     return settings
 
 
@@ -55,3 +62,12 @@ def webhook_timeout(settings: ServiceSettings) -> float:
 
 def plan_reminder_days(settings: ServiceSettings) -> int:
     return int(_number(settings, "PLAN_REMINDER_DAYS", 25, 1, whole=True))
+
+
+def webhook_hosts(settings: ServiceSettings) -> WebhookHosts:
+    raw = settings.extra.get("WEBHOOK_HOSTS") or ""
+    allowed = tuple(h.strip().lower().strip(".") for h in raw.split(",") if h.strip())
+    for host in allowed:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host):
+            raise SettingsError(f"JINGKANG_NOTIFICATION_WEBHOOK_HOSTS: {host!r} is not a host name")
+    return WebhookHosts(allowed=allowed, https_only=settings.production)

@@ -280,6 +280,7 @@ class NotificationWorld(World):
                 "GET", f"/v1/subscriptions/{sub}/deliveries", {"status": "failed"}, None),
             "GET /v1/deliveries": lambda: ("GET", "/v1/deliveries", {"status": "failed"}, None),
             "GET /v1/deliveries/{delivery_id}": lambda: ("GET", f"/v1/deliveries/{d}", None, None),
+            "POST /v1/deliveries/{delivery_id}/redrive": lambda: ("POST", f"/v1/deliveries/{d}/redrive", None, None),
         }
 
 

@@ -17,7 +17,7 @@ from services.notification.api import create_app
 from services.notification.application import Notifications
 from services.notification.channels import SIGNATURE_HEADER, WebhookChannel, signature, verify
 from services.notification.contracts import handlers
-from services.notification.domain import RetryPolicy
+from services.notification.domain import Delivery, RetryPolicy
 from shared.clock import FixedClock
 from shared.consumer import EventConsumer
 from shared.contract.assessment import AssessmentCompleted
@@ -308,6 +308,73 @@ def test_failures_are_retried_with_exponential_backoff_then_dead_lettered(world)
                                               "outcome": "HTTP 500"}
 
 
+def dead_letter(world, url: str) -> str:
+    """A delivery given up after its three attempts (the subscriber answered 500)."""
+    world.subscriber.answer(url, 500)
+    world.publish(registered())
+    for seconds in (0, 60, 120):
+        world.tick(seconds=seconds)
+    [dead] = world.app.list_deliveries("dead")
+    return str(dead.id)
+
+
+def test_a_dead_letter_is_redriven_with_a_fresh_round_of_attempts(world):
+    # Given a dead letter: the subscriber was down for all three attempts
+    url = "https://was-down.example/hook"
+    sub = world.subscribe(url, [REGISTERED])
+    delivery = dead_letter(world, url)
+    # When its district re-drives it, after the subscriber came back
+    world.subscriber.answer(url, 503, 200)
+    r = world.http.post(f"/v1/deliveries/{delivery}/redrive")
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["reason"], len(r.json()["attempts"])) == ("pending", None, 3)
+    assert world.http.get("/v1/deliveries", params={"status": "dead"}).json() == {"deliveries": []}
+    # Then the next tick sends it again; one more failure is retried, not dead-lettered at once
+    world.tick()
+    assert world.app.get_delivery(uuid.UUID(delivery)).status == "failed"
+    assert [d["delivery_id"] for d in world.http.get(f"/v1/subscriptions/{sub}/deliveries",
+                                                     params={"status": "failed"}).json()["deliveries"]] == [delivery]
+    world.tick(seconds=60)
+    done = world.app.get_delivery(uuid.UUID(delivery))
+    assert (done.status, [a["outcome"] for a in done.attempts]) == ("delivered", ["HTTP 500"] * 3 + ["HTTP 503", "HTTP 200"])
+    assert world.app.list_deliveries("failed") == [] and world.app.list_deliveries("dead") == []
+    assert len(world.subscriber.to(url)) == 5
+
+
+def test_a_redriven_delivery_that_fails_its_new_round_is_a_dead_letter_again(world):
+    url = "https://still-down.example/hook"
+    world.subscribe(url, [REGISTERED])
+    delivery = dead_letter(world, url)
+    assert world.http.post(f"/v1/deliveries/{delivery}/redrive").status_code == 200
+    for seconds in (0, 60, 120):
+        world.tick(seconds=seconds)
+    again = world.app.get_delivery(uuid.UUID(delivery))
+    assert (again.status, len(again.attempts)) == ("dead", 6)
+    assert [d.id for d in world.app.list_deliveries("dead")] == [again.id]
+
+
+def test_only_a_dead_letter_of_an_active_subscription_is_redriven(world):
+    url = "https://fine.example/hook"
+    sub = world.subscribe(url, [REGISTERED])
+    event_id = json.loads(world.publish(registered()))["id"]
+    world.tick()
+    delivered = world.app.get_delivery(Delivery.id_for(uuid.UUID(sub), event_id))
+    assert delivered.status == "delivered"
+    r = world.http.post(f"/v1/deliveries/{delivered.id}/redrive")
+    assert (r.status_code, r.json()["error"]) == (409, "conflict")
+    assert "only a dead letter" in r.json()["detail"]
+    # A dead letter of a subscription since deactivated stays dead
+    other = "https://gone.example/hook"
+    gone = world.subscribe(other, [REGISTERED])
+    dead = dead_letter(world, other)
+    assert world.http.delete(f"/v1/subscriptions/{gone}").status_code == 200
+    stored = world.app.recorder.max_notification_id()
+    r = world.http.post(f"/v1/deliveries/{dead}/redrive")
+    assert r.status_code == 409 and "inactive" in r.json()["detail"]
+    assert world.app.recorder.max_notification_id() == stored  # refused: nothing stored
+    assert world.http.post(f"/v1/deliveries/{uuid.uuid4()}/redrive").status_code == 404
+
+
 def test_a_delivery_that_recovers_leaves_the_failing_list(world):
     world.subscribe("https://flaky.example/hook", [REGISTERED])
     world.subscriber.answer("https://flaky.example/hook", 502, 200)
@@ -447,3 +514,50 @@ def test_subscription_and_delivery_queries_on_bad_or_unknown_input(world):
     assert world.http.get("/v1/deliveries", params={"status": "dead"}).json() == {"deliveries": []}
     assert world.http.get(f"/v1/subscriptions/{uuid.uuid4()}/deliveries", params={"status": "dead"}).status_code == 404
     assert world.http.get(f"/v1/deliveries/{uuid.uuid4()}").status_code == 404
+
+
+# --- where webhooks may point -------------------------------------------------------------------
+
+PRODUCTION = {"JINGKANG_ENV": "production", "JINGKANG_NOTIFICATION_STORE": "postgresql://u:p@db:5432/notification",
+              "JINGKANG_JWT_KEY": "a-production-signing-key-of-32-bytes-or-more",
+              "JINGKANG_NOTIFICATION_CIPHER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+
+
+def test_production_refuses_to_start_without_a_list_of_webhook_hosts():
+    from services.notification.settings import load_settings as notification_settings
+    from shared.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="JINGKANG_NOTIFICATION_WEBHOOK_HOSTS"):
+        notification_settings(PRODUCTION)
+    with pytest.raises(SettingsError, match="not a host name"):
+        notification_settings({**PRODUCTION, "JINGKANG_NOTIFICATION_WEBHOOK_HOSTS": "gov.cn, http://x/"})
+    assert notification_settings({**PRODUCTION, "JINGKANG_NOTIFICATION_WEBHOOK_HOSTS": "gov.cn"}).production
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://hooks.district.gov.cn/in", "must be an https URL"),
+    ("https://169.254.169.254/latest/meta-data", "host 169.254.169.254 is not on this deployment's list"),
+    ("https://localhost:8005/v1/subscriptions", "host localhost is not on this deployment's list"),
+    ("https://gov.cn.attacker.example/hook", "host gov.cn.attacker.example is not on this deployment's list"),
+    ("https://evilgov.cn/hook", "host evilgov.cn is not on this deployment's list"),
+    (None, None),
+], ids=["plain http", "cloud metadata", "an internal service", "suffix trick", "not a subdomain", "allowed"])
+def test_in_production_a_webhook_points_only_at_listed_https_hosts(url, reason):
+    from services.notification.domain import WebhookHosts
+    from services.notification.settings import webhook_hosts
+
+    hosts = webhook_hosts(load_settings("notification", {**PRODUCTION, "JINGKANG_NOTIFICATION_WEBHOOK_HOSTS": "gov.cn"}))
+    assert hosts == WebhookHosts(allowed=("gov.cn",), https_only=True)
+    world = World()
+    world.app.webhook_hosts = hosts
+    before = world.app.recorder.max_notification_id() or 0
+    r = world.http.post("/v1/subscriptions", json={"district_code": HERE, "event_types": [REGISTERED],
+                                                   "url": url or "https://Hooks.District.GOV.cn./in", "secret": SECRET,
+                                                   "purpose": "district_supervision"})
+    if reason is None:
+        assert r.status_code == 201, r.text
+        return
+    assert r.status_code == 422
+    [error] = r.json()["errors"]
+    assert error["field"] == "url" and error["reason"].startswith(reason)
+    assert (world.app.recorder.max_notification_id() or 0) == before
