@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment.application import Assessments, create_application
@@ -23,15 +23,15 @@ Stability = Literal["stable", "basically_stable", "unstable"]
 BasicService = Literal[BASIC_SERVICES]  # type: ignore[valid-type]
 # Who may call each route (roles of shared/auth.py); the record's district must be in the token's.
 # Assessing, planning and recording sessions is the station's work; a hospital may report a
-# relapse but does not read the record: it holds plan goals (free text) and assessment does
-# not know the client's consent to share with health (not yet).
+# relapse, and reads the record only of a client who consented to sharing with health
+# services (it holds plan goals, free text); a withdrawal stops that from then on.
 ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/clients/{client_id}/assessments": ("station_worker",),
     "POST /v1/clients/{client_id}/plan": ("station_worker",),
     "POST /v1/clients/{client_id}/sessions": ("station_worker",),
     "POST /v1/clients/{client_id}/relapses": ("station_worker", "hospital"),
     "POST /v1/clients/{client_id}/contacts": ("station_worker",),
-    "GET /v1/clients/{client_id}/record": ("station_worker", "district_admin", "auditor"),
+    "GET /v1/clients/{client_id}/record": ("station_worker", "district_admin", "auditor", "hospital"),
 }
 
 StaffId = Annotated[str, Field(pattern=STAFF_ID, description="staff id of the person acting, never a name")]
@@ -262,7 +262,11 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
 
     @api.get("/v1/clients/{client_id}/record", response_model=RecordOut, tags=["assessments"])
     def get_record(client_id: UUID, request: Request, assessments: Assessments = Depends(get_assessments)):
-        """The client's record: classification, plan, next due dates, assessments, sessions, contacts."""
-        return record_out(in_district(request, client_id))
+        """The client's record: classification, plan, next due dates, assessments, sessions, contacts.
+        A hospital reads it only with the client's consent to share with health services."""
+        record = in_district(request, client_id)
+        if principal_of(request).role == "hospital" and not record.shares_with_health:
+            raise HTTPException(403, "the client has not consented to sharing with health services")
+        return record_out(record)
 
     return api

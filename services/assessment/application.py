@@ -41,19 +41,28 @@ class Assessments(Deadlines, ServiceApplication):
 
     # --- from intake's events -------------------------------------------------------------------
 
-    def open_record(self, *, client_id: UUID, district_code: str, street_code: str, registered_on: date) -> bool:
+    def open_record(self, *, client_id: UUID, district_code: str, street_code: str, registered_on: date,
+                    consent: dict[str, bool] | None = None) -> bool:
         """Learn a newly registered client (from ClientRegistered). False if already known.
         Starts the plan deadline; a registration learned late lands on today's agenda."""
         if client_id in self.repository:
             return False
         record = ClientRecord.open(client_id=client_id, district_code=district_code, street_code=street_code,
-                                   registered_on=registered_on, rules=self.rules)
+                                   registered_on=registered_on, rules=self.rules, consent=consent)
         self.save(record, *self.schedule_all([(PLAN_OVERDUE, client_id, record.plan_due_on + timedelta(days=1))]))
         return True
 
     def relocate_client(self, client_id: UUID, *, district_code: str, street_code: str, relocated_on: date) -> bool:
         record = self.get_record(client_id)
         if not record.relocate(district_code=district_code, street_code=street_code, relocated_on=relocated_on):
+            return False
+        self.save(record)
+        return True
+
+    def change_consent(self, client_id: UUID, *, consent: dict[str, bool], changed_on: date) -> bool:
+        """A withdrawal (from ConsentWithdrawn): who may read the record changes from now on."""
+        record = self.get_record(client_id)
+        if not record.change_consent(consent=consent, changed_on=changed_on):
             return False
         self.save(record)
         return True

@@ -8,7 +8,7 @@ from services.assessment.contracts import handlers
 from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
-TOPICS = ["jingkang.intake.v1"]  # ClientRegistered, ClientRelocated, ClientExited
+TOPICS = ["jingkang.intake.v1"]  # ClientRegistered, ClientRelocated, ConsentWithdrawn, ClientExited
 
 
 def create_consumer(settings: ServiceSettings, assessments: Assessments | None = None) -> EventConsumer:

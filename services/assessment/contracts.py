@@ -1,5 +1,5 @@
 """The one place assessment maps internal events to public ones, and foreign public
-events (intake's ClientRegistered, ClientRelocated, ClientExited) to its commands.
+events (intake's ClientRegistered, ClientRelocated, ConsentWithdrawn, ClientExited) to its commands.
 
 Kept internal on purpose: the plan's goals (free text that could name a person), the
 assessor and the reporter of a relapse (staff ids), the functional score (AssessmentCompleted
@@ -16,7 +16,7 @@ from shared.contract.assessment import (
     AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
 )
-from shared.contract.intake import ClientExited, ClientRegistered, ClientRelocated
+from shared.contract.intake import ClientExited, ClientRegistered, ClientRelocated, ConsentWithdrawn
 from shared.envelope import CloudEvent
 
 
@@ -61,16 +61,22 @@ def handlers(assessments: Any) -> dict[str, Handler]:
     def client_registered(ce: CloudEvent) -> None:
         registered: ClientRegistered = ce.event
         assessments.open_record(client_id=registered.client_id, district_code=registered.district_code,
-                                street_code=registered.street_code, registered_on=registered.registered_on)
+                                street_code=registered.street_code, registered_on=registered.registered_on,
+                                consent=registered.consent.model_dump())
 
     def client_relocated(ce: CloudEvent) -> None:
         moved: ClientRelocated = ce.event
         assessments.relocate_client(moved.client_id, district_code=moved.district_code,
                                     street_code=moved.street_code, relocated_on=moved.relocated_on)
 
+    def consent_withdrawn(ce: CloudEvent) -> None:
+        withdrawn: ConsentWithdrawn = ce.event
+        assessments.change_consent(withdrawn.client_id, consent=withdrawn.consent.model_dump(),
+                                   changed_on=withdrawn.withdrawn_on)
+
     def client_exited(ce: CloudEvent) -> None:
         exited: ClientExited = ce.event
         assessments.record_exit(exited.client_id, reason=exited.reason, exited_on=exited.exited_on)
 
     return {event_type(ClientRegistered): client_registered, event_type(ClientRelocated): client_relocated,
-            event_type(ClientExited): client_exited}
+            event_type(ClientExited): client_exited, event_type(ConsentWithdrawn): consent_withdrawn}

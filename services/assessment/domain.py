@@ -103,13 +103,17 @@ class ClientRecord(Aggregate):
 
     @classmethod
     def open(cls, *, client_id: UUID, district_code: str, street_code: str, registered_on: date,
-             rules: Rules) -> "ClientRecord":
+             rules: Rules, consent: dict[str, bool] | None = None) -> "ClientRecord":
         return cls(client_id=client_id, district_code=district_code, street_code=street_code,
-                   registered_on=registered_on, plan_due_on=registered_on + timedelta(days=rules.plan_within_days))
+                   registered_on=registered_on, plan_due_on=registered_on + timedelta(days=rules.plan_within_days),
+                   consent=consent)
 
     @event("Opened")
     def __init__(self, client_id: UUID, district_code: str, street_code: str, registered_on: date,
-                 plan_due_on: date | None = None):
+                 plan_due_on: date | None = None, consent: dict[str, bool] | None = None):
+        # The client's consent scope as intake published it; None for records opened before
+        # it was kept here (nothing is shared on their behalf until intake says more).
+        self.consent = consent
         self.district_code = district_code
         self.street_code = street_code
         self.registered_on = registered_on
@@ -378,6 +382,10 @@ class ClientRecord(Aggregate):
                               "outcome": outcome, "staff": staff})
         self.contact_due_on = next_contact_due_on
 
+    @property
+    def shares_with_health(self) -> bool:
+        return bool(self.consent and self.consent.get("share_with_health"))
+
     # --- what intake tells us -------------------------------------------------------------------
 
     def relocate(self, *, district_code: str, street_code: str, relocated_on: date) -> bool:
@@ -390,6 +398,16 @@ class ClientRecord(Aggregate):
     def _relocated(self, district_code: str, street_code: str, relocated_on: date) -> None:
         self.district_code = district_code
         self.street_code = street_code
+
+    def change_consent(self, *, consent: dict[str, bool], changed_on: date) -> bool:
+        if consent == self.consent:
+            return False  # a repeated message
+        self._consent_changed(consent=dict(consent), changed_on=changed_on)
+        return True
+
+    @event("ConsentChanged")
+    def _consent_changed(self, consent: dict[str, bool], changed_on: date) -> None:
+        self.consent = consent
 
     def record_exit(self, *, reason: str, exited_on: date) -> bool:
         if self.exited_on:

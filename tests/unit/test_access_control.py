@@ -96,7 +96,7 @@ class AssessmentWorld(World):
     def new_client(self, district: str = HERE) -> uuid.UUID:
         client = uuid.uuid4()
         self.app.open_record(client_id=client, district_code=district, street_code=district + "001",
-                             registered_on=self.clock.today())
+                             registered_on=self.clock.today(), consent=EVERYONE_CONSENTS)
         self.app.complete_assessment(client, kind="baseline", stability="stable", risk_level=1, willing=True,
                                      functional_score=60, assessor="staff-1")
         return client

@@ -464,3 +464,37 @@ def test_a_malformed_contact_is_refused_naming_the_field(api, assessments, known
     assert api.post(f"/v1/clients/{known_client}/assessments", json=assessment(stability="unstable")).status_code == 201
     body = refused(api, assessments, f"/v1/clients/{known_client}/contacts", contact(**overrides), 422)
     assert field in [e["field"] for e in body["errors"]], body
+
+
+# --- a hospital reads the record only with the client's consent to share with health -------------
+
+
+def test_a_hospital_reads_the_record_only_while_the_client_consents_to_sharing_with_health(clock):
+    from shared.auth import Authority
+    from shared.contract.intake import ConsentWithdrawn
+
+    key = "test-key-hospital-read-0123456789abcdef"
+    settings = load_settings("assessment", {"JINGKANG_ASSESSMENT_STORE": "memory://", "JINGKANG_JWT_KEY": key})
+    app = create_application(settings, clock=clock)
+    api, consumer = TestClient(create_app(settings, app)), create_consumer(settings, app)
+    hospital = {"Authorization": "Bearer " + Authority(key).issue(sub="h-1", role="hospital", districts=["110105"])}
+    # Given a client registered with consent to share with health (client_registered), and one without
+    sharing, private = uuid4(), uuid4()
+    assert consumer.process(INTAKE_TOPIC, 0, 1, client_registered(sharing, clock)).status == "processed"
+    app.open_record(client_id=private, district_code="110105", street_code="110105001", registered_on=clock.today(),
+                    consent={"rehabilitation_services": True, "share_with_health": False,
+                             "share_with_disability_and_employment": False})
+    # Then the hospital reads the first and is refused the second
+    assert api.get(f"/v1/clients/{sharing}/record", headers=hospital).status_code == 200
+    refused = api.get(f"/v1/clients/{private}/record", headers=hospital)
+    assert refused.status_code == 403 and "consented" in refused.json()["detail"]
+    # When the first client withdraws that consent in intake, then the hospital is refused from now on
+    withdrawn = ConsentWithdrawn(client_id=sharing, withdrawn_on=clock.today(),
+                                 consent=ConsentScope(rehabilitation_services=True, share_with_health=False,
+                                                      share_with_disability_and_employment=False))
+    from_intake(consumer, clock, withdrawn, 2)
+    assert api.get(f"/v1/clients/{sharing}/record", headers=hospital).status_code == 403
+    # and the same withdrawal arriving again changes nothing
+    before = stored(app)
+    from_intake(consumer, clock, withdrawn, 3)
+    assert stored(app) == before
