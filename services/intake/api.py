@@ -10,9 +10,12 @@ from typing import Literal
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.application import Intake, create_application
+from services.intake.domain import ERASURE_REASONS
+from services.intake.vault import IdentityErased
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
@@ -39,6 +42,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/clients/{client_id}/consent/withdrawals": STAFF,
     "POST /v1/clients/{client_id}/relocation": STAFF,
     "POST /v1/clients/{client_id}/exit": STAFF,
+    "POST /v1/clients/{client_id}/identity/erasure": ("district_admin",),
 }
 HOSPITAL_SOURCE = "hospital_discharge"  # the only applications a hospital makes or sees
 
@@ -105,6 +109,17 @@ class IdentityRejectionIn(Strict):
 
 class ExitIn(Strict):
     reason: Literal["recovered", "moved_away", "transferred", "withdrew", "died"]
+
+
+class ErasureIn(Strict):
+    reason: Literal[ERASURE_REASONS] = Field(  # type: ignore[valid-type]
+        description="why the identity is erased; a code, so that the record holds no personal data")
+
+
+class ErasureOut(BaseModel):
+    client_id: UUID
+    reason: str
+    erased_on: date
 
 
 class ApplicationCreated(BaseModel):
@@ -178,6 +193,12 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
         authority=authority_for(settings), access=ACCESS,
     )
+
+    @api.exception_handler(IdentityErased)
+    async def identity_erased(_: Request, exc: IdentityErased):
+        return JSONResponse(status_code=410, content={
+            "error": "gone", "detail": "this identity was erased (crypto-erasure): it can no longer be read by "
+                                       "anyone; the case itself, without identifiers, stays"})
 
     def get_intake() -> Intake:
         return intake
@@ -260,12 +281,22 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
                           description="why the identity is read; recorded with the reader"),
                       intake: Intake = Depends(get_intake)):
         """The client's identity (applicant and guardian). Every read is recorded (IdentityRead:
-        purpose, actor and role) and never published."""
+        purpose, actor and role) and never published. 410 once the identity was erased."""
         client_in_district(request, client_id)
         identity = intake.read_identity(client_id, purpose=purpose)
         response.headers["Cache-Control"] = "no-store"
         return IdentityOut(client_id=client_id, purpose=purpose, applicant=identity["applicant"],
                            guardian=identity.get("guardian"))
+
+    @api.post("/v1/clients/{client_id}/identity/erasure", response_model=ErasureOut, tags=["clients"])
+    def erase_identity(client_id: UUID, body: ErasureIn, request: Request, intake: Intake = Depends(get_intake)):
+        """Erase the client's identity for good (IdentityErased, internal): the person's data key
+        is destroyed, so the identifiers sealed in every application of theirs can no longer be
+        opened, while every event stays (the chain verifies, the case replays). Later reads are
+        410; 409 if already erased."""
+        client_in_district(request, client_id)
+        erased = intake.erase_identity(client_id, reason=body.reason).identity_erased
+        return ErasureOut(client_id=client_id, reason=erased["reason"], erased_on=erased["erased_on"])
 
     @api.post("/v1/clients/{client_id}/consent/withdrawals", response_model=ClientOut, tags=["clients"])
     def withdraw_consent(client_id: UUID, body: ConsentWithdrawalIn, request: Request,

@@ -131,6 +131,8 @@ class IntakeWorld(World):
             "POST /v1/clients/{client_id}/relocation": lambda: (
                 "POST", f"/v1/clients/{c}/relocation", None, {"district_code": HERE, "street_code": HERE + "002"}),
             "POST /v1/clients/{client_id}/exit": lambda: ("POST", f"/v1/clients/{c}/exit", None, {"reason": "moved_away"}),
+            "POST /v1/clients/{client_id}/identity/erasure": lambda: (
+                "POST", f"/v1/clients/{c}/identity/erasure", None, {"reason": "data_subject_request"}),
         }
 
 
@@ -454,6 +456,7 @@ COMMANDS = [
     ("intake", "POST /v1/applications/{application_id}/register", "station_worker"),
     ("intake", "GET /v1/clients/{client_id}/identity", "integration"),
     ("intake", "POST /v1/clients/{client_id}/exit", "district_admin"),
+    ("intake", "POST /v1/clients/{client_id}/identity/erasure", "district_admin"),
     ("assessment", "POST /v1/clients/{client_id}/assessments", "station_worker"),
     ("assessment", "POST /v1/clients/{client_id}/relapses", "hospital"),
     ("referral", "POST /v1/stations", "district_admin"),

@@ -104,7 +104,7 @@ class IntakeScenario(StoreScenario):
         # And both aggregates read back from the store as they were left
         application = intake.get_application(application_id)
         assert (application.status, application.client_id) == ("registered", client_id)
-        assert application.applicant["birth_date"] == date(2014, 3, 1)
+        assert intake.identity_of(application)["applicant"]["birth_date"] == "2014-03-01"  # sealed as JSON
         client = intake.get_client(client_id)
         assert (client.district_code, client.street_code, client.registered_on, client.free_service_eligible) == (
             "110108", "110108012", self.clock.today(), True)
