@@ -1,7 +1,8 @@
 """The intake Application: commands and queries over applications, clients and the person
-index. Every command is get -> call -> save; no HTTP, no Kafka here. The registration time
-limit uses shared.deadlines: submission saves an Agenda entry with the application, and the
-worker's timer calls `run_deadlines()`.
+index. Every command is get -> call -> save; no HTTP, no Kafka here. The time limits use
+shared.deadlines: submission (registration limit) and registration (handover limit) save an
+Agenda entry with the aggregates, and the worker's timer calls `run_deadlines()`. The worker
+learns of the handover from referral's ClientPlaced (contracts.handlers).
 
 Identifiers are sealed here, before the domain sees the command, under the person's data key
 in the identity vault (vault.py). The key id is the person's PersonIndex id, so one erasure
@@ -14,10 +15,12 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from services.intake.domain import REGISTRATION, Application, Client, PersonIndex, lookup_hash
+from services.intake.domain import HANDOVER, REGISTRATION, Application, Client, PersonIndex, lookup_hash
 from services.intake.vault import IdentityErased, IdentityVault, create_vault
 from services.intake.registry import NoRegistry, Registry
-from services.intake.settings import DEVELOPMENT_LOOKUP_KEY, lookup_key, registration_working_days, working_days
+from services.intake.settings import (
+    DEVELOPMENT_LOOKUP_KEY, handover_working_days, lookup_key, registration_working_days, working_days,
+)
 from services.intake.settings import registry as configured_registry
 from services.intake.working_days import WorkingDays
 from shared.clock import Clock, SystemClock
@@ -34,13 +37,15 @@ class Intake(Deadlines, ServiceApplication):
 
     def __init__(self, env=None, clock: Clock | None = None, *, vault: IdentityVault,
                  lookup_key: bytes = DEVELOPMENT_LOOKUP_KEY.encode(), registry: Registry | None = None,
-                 calendar: WorkingDays | None = None, registration_working_days: int = 5):
+                 calendar: WorkingDays | None = None, registration_working_days: int = 5,
+                 handover_working_days: int = 5):
         # The vault is required: without one identifiers would have to be stored in clear.
         self.vault = vault
         self.lookup_key = lookup_key
         self.registry: Registry = registry or NoRegistry()
         self.calendar = calendar or WorkingDays()
         self.registration_working_days = registration_working_days
+        self.handover_working_days = handover_working_days
         super().__init__(env=env, clock=clock)
 
     def close(self) -> None:
@@ -88,11 +93,14 @@ class Intake(Deadlines, ServiceApplication):
 
     def register_client(self, application_id: UUID) -> UUID:
         application = self.get_application(application_id)
-        client = application.register(today=self.clock.today())
+        today = self.clock.today()
+        due_on = self.calendar.add(today, self.handover_working_days)
+        client = application.register(today=today, handover_due_on=due_on)
         index = self._index_of(application)
         if index is not None:
             index.enrol(application_id=application.id, client_id=client.id)
-        self.save(application, client, *([index] if index else []))
+        agenda = self.schedule(HANDOVER, client.id, due_on + timedelta(days=1))  # the day after the last in time
+        self.save(application, client, *([index] if index else []), agenda)
         return client.id
 
     def withdraw_application(self, application_id: UUID) -> Application:
@@ -156,6 +164,18 @@ class Intake(Deadlines, ServiceApplication):
         log.info("identity erased for client %s (reason %s)", client_id, reason)
         return client
 
+    def record_placement(self, client_id: UUID, *, station_id: UUID, placed_on: date) -> None:
+        """referral placed the client (ClientPlaced): the first placement is the handover."""
+        client = self.get_client(client_id)
+        if client.record_placement(station_id=station_id, placed_on=placed_on):
+            self.save(client)
+
+    def record_waitlisting(self, client_id: UUID, *, waiting_since: date) -> None:
+        """referral put the client on the waitlist (ClientWaitlisted): the limit still runs."""
+        client = self.get_client(client_id)
+        if client.record_waitlisting(waiting_since=waiting_since):
+            self.save(client)
+
     def identity_of(self, application: Application) -> dict[str, Any]:
         """The application's identity in clear: opened from its token, or as stored before the
         vault (a plain dict). IdentityErased if the person's key was erased."""
@@ -174,20 +194,25 @@ class Intake(Deadlines, ServiceApplication):
     # --- deadlines ------------------------------------------------------------------------------
 
     def run_deadlines(self) -> int:
-        """The worker's timer: report every registration past its time limit (shared.deadlines)."""
+        """The worker's timer: report every registration and handover past its time limit
+        (shared.deadlines)."""
         with command_context(actor="intake-deadlines", role="system"):
             return self.run_due(self.on_due)
 
     def on_due(self, kind: str, subject_id: UUID, day: date) -> list[Any]:
-        """Idempotent: the application knows whether it is registered, closed or already reported."""
-        if kind != REGISTRATION:
-            log.warning("unknown deadline kind %r on the agenda of %s", kind, day)
-            return []
+        """Idempotent: the application (the client) knows whether it is registered (placed),
+        closed or already reported."""
         try:
-            application = self.get_application(subject_id)
+            if kind == REGISTRATION:
+                application = self.get_application(subject_id)
+                return [application] if application.report_registration_overdue(self.clock.today()) else []
+            if kind == HANDOVER:
+                client = self.get_client(subject_id)
+                return [client] if client.report_handover_overdue(self.clock.today()) else []
         except NotFound:
             return []
-        return [application] if application.report_registration_overdue(self.clock.today()) else []
+        log.warning("unknown deadline kind %r on the agenda of %s", kind, day)
+        return []
 
     # --- the person index -------------------------------------------------------------------------
 
@@ -223,4 +248,5 @@ def create_application(settings: ServiceSettings, clock: Clock | None = None, re
     wrapped under the cipher key), registry and calendar, all from settings."""
     return Intake(env=store_env(settings), clock=clock or SystemClock(settings.clock_file), vault=create_vault(settings),
                   lookup_key=lookup_key(settings), registry=registry_adapter or configured_registry(settings),
-                  calendar=working_days(settings), registration_working_days=registration_working_days(settings))
+                  calendar=working_days(settings), registration_working_days=registration_working_days(settings),
+                  handover_working_days=handover_working_days(settings))

@@ -31,6 +31,7 @@ REJECTION_REASONS = ("documents_mismatch", "not_resident", "registry_conflict", 
 READ_PURPOSES = ("service_delivery", "guardian_contact", "medical_referral", "legal_request")
 REGISTRY_STATUSES = ("listed", "not_listed", "unavailable", "not_configured")
 REGISTRATION = "registration"  # the deadline kind: verified and registered within N working days
+HANDOVER = "handover"  # and then handed to a provider (placed at a station) within a further N
 # Why an identity is erased (a code, never free text: the event must hold no personal data).
 ERASURE_REASONS = ("data_subject_request", "retention_expired", "legal_order", "recorded_in_error")
 
@@ -246,7 +247,7 @@ class Application(Aggregate):
     def _consent_recorded(self, signed_by: str, scope: dict[str, bool], signed_on: date) -> None:
         self.consent = {"signed_by": signed_by, "scope": scope, "signed_on": signed_on}
 
-    def register(self, *, today: date) -> "Client":
+    def register(self, *, today: date, handover_due_on: date | None = None) -> "Client":
         self._open()
         if not self.consent:
             raise Conflict("informed consent must be recorded before registration")
@@ -260,6 +261,7 @@ class Application(Aggregate):
             hardship_categories=self.hardship_categories,
             consent=self.consent["scope"],
             registered_on=today,
+            handover_due_on=handover_due_on,
         )
         self._registered(client_id=client.id)
         return client
@@ -355,11 +357,29 @@ class PersonIndex(Aggregate):
 
 
 class Client(Aggregate):
-    """A registered client, known everywhere else only by this pseudonymous id."""
+    """A registered client, known everywhere else only by this pseudonymous id. Intake keeps
+    the handover time limit: referral's ClientPlaced tells it the client reached a provider."""
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        # v2 adds the handover due day; clients registered before have none (no limit runs).
+        class_version = 2
+        application_id: UUID
+        source: str
+        district_code: str
+        street_code: str
+        hardship_categories: list[str]
+        consent: dict[str, bool]
+        registered_on: date
+        handover_due_on: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["handover_due_on"] = None
+
+    @event(Registered)
     def __init__(self, application_id: UUID, source: str, district_code: str, street_code: str,
-                 hardship_categories: list[str], consent: dict[str, bool], registered_on: date):
+                 hardship_categories: list[str], consent: dict[str, bool], registered_on: date,
+                 handover_due_on: date | None = None):
         self.application_id = application_id
         self.source = source
         self.district_code = district_code
@@ -367,6 +387,10 @@ class Client(Aggregate):
         self.hardship_categories = hardship_categories
         self.consent = consent
         self.registered_on = registered_on
+        self.handover_due_on = handover_due_on
+        self.placed: dict[str, Any] | None = None  # the first placement: the handover
+        self.waitlisted_since: date | None = None
+        self.breached: list[str] = []
         self.exit: dict[str, Any] | None = None
         self.identity_reads = 0
         self.identity_erased: dict[str, Any] | None = None
@@ -442,3 +466,44 @@ class Client(Aggregate):
     def _identity_erased(self, reason: str, key_id: UUID | None, erased_on: date) -> None:
         # The event names the key, not the person: it holds no identifier.
         self.identity_erased = {"reason": reason, "key_id": key_id, "erased_on": erased_on}
+
+    # --- the handover (facts learnt from referral; allowed after an exit: they happened) ---
+
+    def record_placement(self, *, station_id: UUID, placed_on: date) -> bool:
+        """The first placement is the handover; later ones (transfers, a return from hospital)
+        are referral's business. False when there is nothing new (a repeat)."""
+        if self.placed:
+            return False
+        self._placed(station_id=station_id, placed_on=placed_on)
+        return True
+
+    @event("Placed")
+    def _placed(self, station_id: UUID, placed_on: date) -> None:
+        self.placed = {"station_id": station_id, "placed_on": placed_on}
+
+    def record_waitlisting(self, *, waiting_since: date) -> bool:
+        """On the district's waitlist: shown with the case, but no provider yet, so the
+        handover limit still runs (a full station is a delay the limit must make visible)."""
+        if self.placed or self.waitlisted_since:
+            return False
+        self._waitlisted(waiting_since=waiting_since)
+        return True
+
+    @event("Waitlisted")
+    def _waitlisted(self, waiting_since: date) -> None:
+        self.waitlisted_since = waiting_since
+
+    def report_handover_overdue(self, today: date) -> bool:
+        """Past the due day, not placed by it and not exited by it: a breach, reported once.
+        Judged by the dates of the facts, so a placement learnt late still counts for its day."""
+        due = self.handover_due_on
+        if due is None or today <= due or HANDOVER in self.breached:
+            return False
+        if (self.placed and self.placed["placed_on"] <= due) or (self.exit and self.exit["exited_on"] <= due):
+            return False
+        self._deadline_breached(kind=HANDOVER, due_on=due, application_id=self.application_id)
+        return True
+
+    @event("DeadlineBreached")
+    def _deadline_breached(self, kind: str, due_on: date, application_id: UUID) -> None:
+        self.breached.append(kind)
