@@ -112,6 +112,7 @@ def test_erasing_a_clients_identity_keeps_the_chain_and_the_case_but_not_the_ide
         assert intake.get_client(client_id).consent == CONSENT
         history = client_history({"intake": intake}, client_id)
         assert sorted(row["event"] for row in history["events"]) == [
+            "Agenda.Opened", "Agenda.Scheduled",  # the client's handover time limit
             "Application.ConsentRecorded", "Application.IdentityVerified", "Application.Registered",
             "Application.RegistryChecked", "Application.Submitted", "Client.IdentityErased", "Client.IdentityRead",
             "Client.Registered", "PersonIndex.Claimed", "PersonIndex.Enrolled", "PersonIndex.Opened"]
