@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 from services.intake.domain import HANDOVER, REGISTRATION, Application, Client, PersonIndex, lookup_hash
-from services.intake.vault import IdentityErased, IdentityVault, create_vault
 from services.intake.registry import NoRegistry, Registry
 from services.intake.settings import (
     DEVELOPMENT_LOOKUP_KEY, handover_working_days, lookup_key, registration_working_days, working_days,
 )
 from services.intake.settings import registry as configured_registry
+from services.intake.vault import IdentityErased, IdentityVault, create_vault
 from services.intake.working_days import WorkingDays
 from shared.clock import Clock, SystemClock
 from shared.deadlines import Deadlines
