@@ -5,6 +5,7 @@ the district in its body, every other route against the district of the applicat
 client it concerns. The token's holder and role are recorded in the events."""
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Literal
 from uuid import UUID
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
-from services.intake.vault import IdentityErased
+from services.intake.vault import IdentityErased, IdentityUnreadable
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
@@ -44,6 +45,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/clients/{client_id}/exit": STAFF,
     "POST /v1/clients/{client_id}/identity/erasure": ("district_admin",),
 }
+log = logging.getLogger("jingkang.intake")
 HOSPITAL_SOURCE = "hospital_discharge"  # the only applications a hospital makes or sees
 
 DISTRICT = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county-level code, e.g. 110105")
@@ -199,6 +201,14 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         return JSONResponse(status_code=410, content={
             "error": "gone", "detail": "this identity was erased (crypto-erasure): it can no longer be read by "
                                        "anyone; the case itself, without identifiers, stays"})
+
+    @api.exception_handler(IdentityUnreadable)
+    async def identity_unreadable(_: Request, exc: IdentityUnreadable):
+        # An integrity or configuration fault (altered token, wrong master key), not the caller's:
+        # alarm on it; the answer names neither the token nor the identity.
+        log.error("identity unreadable: %s", exc)
+        return JSONResponse(status_code=500, content={
+            "error": "identity_unreadable", "detail": "the stored identity cannot be opened; operators are alerted"})
 
     def get_intake() -> Intake:
         return intake

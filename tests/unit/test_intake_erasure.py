@@ -21,7 +21,7 @@ from services.intake.api import create_app
 from services.intake.application import Intake, create_application
 from services.intake.contracts import to_public
 from services.intake.domain import Client, PersonIndex, lookup_hash
-from services.intake.vault import IdentityErased
+from services.intake.vault import IdentityErased, IdentityUnreadable
 from shared.audit import client_history
 from shared.auth import Authority
 from shared.clock import FixedClock
@@ -305,4 +305,20 @@ def test_only_a_district_admin_of_the_clients_district_may_erase(http):
     assert api.post(url, json=body, headers=bearer("district_admin", district="110108")).status_code == 403
     assert api.post(f"/v1/clients/{uuid4()}/identity/erasure", json=body,
                     headers=bearer("district_admin")).status_code == 404
+    assert intake.recorder.max_notification_id() == before
+
+
+def test_an_identity_that_cannot_be_opened_is_a_clean_500_and_records_no_read(http, monkeypatch):
+    api, intake = http
+    client_id, someone = registered_by_http(api)
+    before = intake.recorder.max_notification_id()
+
+    def altered(key_id, token):
+        raise IdentityUnreadable("the identity token was altered or sealed for someone else")
+
+    monkeypatch.setattr(intake.vault, "open", altered)
+    r = api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "service_delivery"},
+                headers=bearer("station_worker"))
+    assert r.status_code == 500 and r.json()["error"] == "identity_unreadable"
+    assert someone["name"] not in r.text and "v1." not in r.text
     assert intake.recorder.max_notification_id() == before
