@@ -1,5 +1,6 @@
-"""intake's faust worker: `python -m services.intake worker`. Subscribes to nothing yet;
-it runs the registration time limit (DeadlineBreached) on a timer, on the group's leader."""
+"""intake's faust worker: `python -m services.intake worker`. Learns from referral's
+ClientPlaced / ClientWaitlisted whether a client reached a provider, and runs the
+registration and handover time limits (DeadlineBreached) on a timer, on the group's leader."""
 from __future__ import annotations
 
 from services.intake.application import Intake, create_application
@@ -7,7 +8,7 @@ from services.intake.contracts import handlers
 from shared.consumer import EventConsumer, build_worker, consumer_for
 from shared.settings import ServiceSettings
 
-TOPICS: list[str] = []  # topics whose events handlers() reacts to
+TOPICS = ["jingkang.referral.v1"]  # ClientPlaced, ClientWaitlisted
 
 
 def create_consumer(settings: ServiceSettings, intake: Intake | None = None) -> EventConsumer:

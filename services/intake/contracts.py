@@ -1,18 +1,21 @@
-"""The one place intake maps its internal events to public ones (shared.contract.intake).
-Personal identifiers (the identity field: applicant and guardian) are deliberately absent
-from every public event; PersonIndex events, Application.Registered and Client.IdentityRead
-stay internal."""
+"""The one place intake maps its internal events to public ones (shared.contract.intake),
+and referral's public events to intake commands. Personal identifiers (the identity field:
+applicant and guardian) are deliberately absent from every public event; PersonIndex events,
+Application.Registered, Client.IdentityRead, Client.IdentityErased, Client.Placed and
+Client.Waitlisted stay internal (placement is referral's to publish)."""
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from services.intake.domain import Application, Client
 from shared.consumer import Handler
-from shared.contract import PublicEvent
+from shared.contract import PublicEvent, event_type
 from shared.contract.intake import (
     ApplicationSubmitted, ApplicationWithdrawn, ClientExited, ClientRegistered, ClientRelocated, ConsentRecorded,
     ConsentScope, ConsentWithdrawn, DeadlineBreached, IdentityRejected, IdentityVerified, RegistryChecked,
 )
+from shared.contract.referral import ClientPlaced, ClientWaitlisted
+from shared.envelope import CloudEvent
 
 
 def to_public(domain_event: Any) -> Iterable[PublicEvent]:
@@ -44,6 +47,9 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
             signed_by=domain_event.signed_by,
             scope=ConsentScope(**domain_event.scope),
         )
+    elif isinstance(domain_event, Client.DeadlineBreached):
+        yield DeadlineBreached(application_id=domain_event.application_id, client_id=domain_event.originator_id,
+                               deadline=domain_event.kind, due_on=domain_event.due_on)
     elif isinstance(domain_event, Client.Registered):
         yield ClientRegistered(
             client_id=domain_event.originator_id,
@@ -68,6 +74,16 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
 
 
 def handlers(intake: Any) -> dict[str, Handler]:
-    """Foreign public events (by CloudEvents type) -> intake commands.
-    None yet: community referrals opening applications arrive with the referral loop."""
-    return {}
+    """Foreign public events (by CloudEvents type) -> intake commands, each a no-op when
+    repeated. referral's placement ends the handover time limit; community referrals opening
+    applications arrive with the referral loop."""
+
+    def client_placed(ce: CloudEvent) -> None:
+        placed: ClientPlaced = ce.event
+        intake.record_placement(placed.client_id, station_id=placed.station_id, placed_on=placed.placed_on)
+
+    def client_waitlisted(ce: CloudEvent) -> None:
+        waiting: ClientWaitlisted = ce.event
+        intake.record_waitlisting(waiting.client_id, waiting_since=waiting.waiting_since)
+
+    return {event_type(ClientPlaced): client_placed, event_type(ClientWaitlisted): client_waitlisted}

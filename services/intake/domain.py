@@ -2,10 +2,12 @@
 registered (or withdrawn, or rejected), the Client it registers under a pseudonymous id,
 and the PersonIndex that keeps one person from holding two places at once. Pure: no I/O.
 
-Personal identifiers (the applicant's and the guardian's) live only in the `identity`
-field of Application.Submitted, which intake's store encrypts at rest and which can be
-sealed as a whole; the rules use the separately stored facts (adult_on, has_guardian,
-lookup_hash). Public events (contracts.py) never carry identifiers."""
+Personal identifiers (the applicant's and the guardian's) are checked here in clear but
+stored only as a token sealed under the person's own data key (the application seals them,
+services/intake/vault.py), in the `identity` field of Application.Submitted; erasing that
+key erases them without touching an event. The rules use the separately stored facts
+(adult_on, has_guardian, lookup_hash). Public events (contracts.py) never carry identifiers.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -29,6 +31,9 @@ REJECTION_REASONS = ("documents_mismatch", "not_resident", "registry_conflict", 
 READ_PURPOSES = ("service_delivery", "guardian_contact", "medical_referral", "legal_request")
 REGISTRY_STATUSES = ("listed", "not_listed", "unavailable", "not_configured")
 REGISTRATION = "registration"  # the deadline kind: verified and registered within N working days
+HANDOVER = "handover"  # and then handed to a provider (placed at a station) within a further N
+# Why an identity is erased (a code, never free text: the event must hold no personal data).
+ERASURE_REASONS = ("data_subject_request", "retention_expired", "legal_order", "recorded_in_error")
 
 
 def lookup_hash(key: bytes, id_number: str) -> str:
@@ -85,10 +90,13 @@ def guardian_required_because(source: str, minor: bool, lacks_capacity: bool) ->
 class Application(Aggregate):
     class Submitted(Aggregate.Created):
         # v1 carried `applicant` alone; v2 keeps every identifier in `identity` (one field
-        # that can be sealed as a whole) and beside it only what the rules need.
-        class_version = 2
+        # that can be sealed as a whole) and beside it only what the rules need; v3 stores
+        # `identity` as a token sealed under the data key `identity_key_id` (v1 and v2 events
+        # read back with their plain dict and no key id).
+        class_version = 3
         source: str
-        identity: dict[str, Any]
+        identity: str | dict[str, Any]
+        identity_key_id: UUID | None
         district_code: str
         street_code: str
         hardship_categories: list[str]
@@ -109,11 +117,16 @@ class Application(Aggregate):
             state["lookup_hash"] = None  # not in the person index: it predates it
             state["registration_due_on"] = None
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["identity_key_id"] = None  # stored in clear (encrypted only by the store's cipher)
+
     @event(Submitted)
     def __init__(
         self,
         source: str,
-        identity: dict[str, Any],
+        identity: str | dict[str, Any],
+        identity_key_id: UUID | None,
         district_code: str,
         street_code: str,
         hardship_categories: list[str],
@@ -126,6 +139,7 @@ class Application(Aggregate):
     ):
         self.source = source
         self.identity = identity
+        self.identity_key_id = identity_key_id
         self.district_code = district_code
         self.street_code = street_code
         self.hardship_categories = hardship_categories
@@ -142,11 +156,11 @@ class Application(Aggregate):
         self.closed: dict[str, Any] | None = None  # withdrawn or rejected
         self.breached: list[str] = []  # deadline kinds already reported
 
-    @classmethod
-    def submit(cls, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
-               hardship_categories: list[str], today: date, lookup_hash: str | None,
-               registration_due_on: date | None, guardian: dict[str, Any] | None = None,
-               lacks_capacity: bool = False) -> "Application":
+    @staticmethod
+    def check(*, source: str, applicant: dict[str, Any], hardship_categories: list[str], today: date,
+              guardian: dict[str, Any] | None = None, lacks_capacity: bool = False) -> ResidentId:
+        """Every rule of a submission on the identifiers in clear (InvalidInput otherwise), so
+        the application can check before it seals; `submit` checks again."""
         if source not in SOURCES:
             raise InvalidInput("source", f"must be one of {', '.join(SOURCES)}")
         unknown = sorted(set(hardship_categories) - set(HARDSHIP))
@@ -159,8 +173,21 @@ class Application(Aggregate):
             raise InvalidInput("guardian", required)
         if guardian is not None:
             check_guardian(guardian, rid, today)
+        return rid
+
+    @classmethod
+    def submit(cls, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
+               hardship_categories: list[str], today: date, lookup_hash: str | None,
+               registration_due_on: date | None, sealed_identity: str, identity_key_id: UUID,
+               guardian: dict[str, Any] | None = None, lacks_capacity: bool = False) -> "Application":
+        """Checks `applicant` and `guardian` in clear, stores only `sealed_identity` (the two of
+        them sealed under `identity_key_id`, the person's data key)."""
+        rid = cls.check(source=source, applicant=applicant, hardship_categories=hardship_categories, today=today,
+                        guardian=guardian, lacks_capacity=lacks_capacity)
+        if not isinstance(sealed_identity, str) or not sealed_identity:
+            raise ValueError("the identity must be sealed before it is stored")
         application = cls(
-            source, {"applicant": applicant, "guardian": guardian}, district_code, street_code,
+            source, sealed_identity, identity_key_id, district_code, street_code,
             sorted(set(hardship_categories)), today, adult_on(rid.birth_date), guardian is not None,
             lacks_capacity, lookup_hash, registration_due_on,
         )
@@ -169,12 +196,9 @@ class Application(Aggregate):
         return application
 
     @property
-    def applicant(self) -> dict[str, Any]:
-        return self.identity["applicant"]
-
-    @property
-    def guardian(self) -> dict[str, Any] | None:
-        return self.identity.get("guardian")
+    def sealed(self) -> bool:
+        """False for applications stored before the vault (their identity is a plain dict)."""
+        return isinstance(self.identity, str)
 
     @property
     def status(self) -> str:
@@ -223,7 +247,7 @@ class Application(Aggregate):
     def _consent_recorded(self, signed_by: str, scope: dict[str, bool], signed_on: date) -> None:
         self.consent = {"signed_by": signed_by, "scope": scope, "signed_on": signed_on}
 
-    def register(self, *, today: date) -> "Client":
+    def register(self, *, today: date, handover_due_on: date | None = None) -> "Client":
         self._open()
         if not self.consent:
             raise Conflict("informed consent must be recorded before registration")
@@ -237,6 +261,7 @@ class Application(Aggregate):
             hardship_categories=self.hardship_categories,
             consent=self.consent["scope"],
             registered_on=today,
+            handover_due_on=handover_due_on,
         )
         self._registered(client_id=client.id)
         return client
@@ -299,11 +324,15 @@ class PersonIndex(Aggregate):
         self.client_id: UUID | None = None
 
     def claim(self, application_id: UUID) -> None:
+        self.check_free()
+        self._claimed(application_id=application_id)
+
+    def check_free(self) -> None:
+        """Conflict if the person holds an open application or is an active client."""
         if self.client_id:
             raise Conflict(f"this person is already a registered client: client_id={self.client_id}")
         if self.application_id:
             raise Conflict(f"an application for this person is already open: application_id={self.application_id}")
-        self._claimed(application_id=application_id)
 
     @event("Claimed")
     def _claimed(self, application_id: UUID) -> None:
@@ -328,11 +357,29 @@ class PersonIndex(Aggregate):
 
 
 class Client(Aggregate):
-    """A registered client, known everywhere else only by this pseudonymous id."""
+    """A registered client, known everywhere else only by this pseudonymous id. Intake keeps
+    the handover time limit: referral's ClientPlaced tells it the client reached a provider."""
 
-    @event("Registered")
+    class Registered(Aggregate.Created):
+        # v2 adds the handover due day; clients registered before have none (no limit runs).
+        class_version = 2
+        application_id: UUID
+        source: str
+        district_code: str
+        street_code: str
+        hardship_categories: list[str]
+        consent: dict[str, bool]
+        registered_on: date
+        handover_due_on: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["handover_due_on"] = None
+
+    @event(Registered)
     def __init__(self, application_id: UUID, source: str, district_code: str, street_code: str,
-                 hardship_categories: list[str], consent: dict[str, bool], registered_on: date):
+                 hardship_categories: list[str], consent: dict[str, bool], registered_on: date,
+                 handover_due_on: date | None = None):
         self.application_id = application_id
         self.source = source
         self.district_code = district_code
@@ -340,8 +387,13 @@ class Client(Aggregate):
         self.hardship_categories = hardship_categories
         self.consent = consent
         self.registered_on = registered_on
+        self.handover_due_on = handover_due_on
+        self.placed: dict[str, Any] | None = None  # the first placement: the handover
+        self.waitlisted_since: date | None = None
+        self.breached: list[str] = []
         self.exit: dict[str, Any] | None = None
         self.identity_reads = 0
+        self.identity_erased: dict[str, Any] | None = None
 
     @property
     def free_service_eligible(self) -> bool:
@@ -400,3 +452,58 @@ class Client(Aggregate):
     @event("IdentityRead")
     def _identity_read(self, purpose: str, read_on: date) -> None:
         self.identity_reads += 1
+
+    def erase_identity(self, *, reason: str, key_id: UUID | None, today: date) -> None:
+        """The client's identity is to be erased (the application then destroys the person's
+        data key). Allowed after an exit too: erasure usually follows one. Once only."""
+        if reason not in ERASURE_REASONS:
+            raise InvalidInput("reason", f"must be one of {', '.join(ERASURE_REASONS)}")
+        if self.identity_erased:
+            raise Conflict(f"the identity was already erased on {self.identity_erased['erased_on']}")
+        self._identity_erased(reason=reason, key_id=key_id, erased_on=today)
+
+    @event("IdentityErased")
+    def _identity_erased(self, reason: str, key_id: UUID | None, erased_on: date) -> None:
+        # The event names the key, not the person: it holds no identifier.
+        self.identity_erased = {"reason": reason, "key_id": key_id, "erased_on": erased_on}
+
+    # --- the handover (facts learnt from referral; allowed after an exit: they happened) ---
+
+    def record_placement(self, *, station_id: UUID, placed_on: date) -> bool:
+        """The first placement is the handover; later ones (transfers, a return from hospital)
+        are referral's business. False when there is nothing new (a repeat)."""
+        if self.placed:
+            return False
+        self._placed(station_id=station_id, placed_on=placed_on)
+        return True
+
+    @event("Placed")
+    def _placed(self, station_id: UUID, placed_on: date) -> None:
+        self.placed = {"station_id": station_id, "placed_on": placed_on}
+
+    def record_waitlisting(self, *, waiting_since: date) -> bool:
+        """On the district's waitlist: shown with the case, but no provider yet, so the
+        handover limit still runs (a full station is a delay the limit must make visible)."""
+        if self.placed or self.waitlisted_since:
+            return False
+        self._waitlisted(waiting_since=waiting_since)
+        return True
+
+    @event("Waitlisted")
+    def _waitlisted(self, waiting_since: date) -> None:
+        self.waitlisted_since = waiting_since
+
+    def report_handover_overdue(self, today: date) -> bool:
+        """Past the due day, not placed by it and not exited by it: a breach, reported once.
+        Judged by the dates of the facts, so a placement learnt late still counts for its day."""
+        due = self.handover_due_on
+        if due is None or today <= due or HANDOVER in self.breached:
+            return False
+        if (self.placed and self.placed["placed_on"] <= due) or (self.exit and self.exit["exited_on"] <= due):
+            return False
+        self._deadline_breached(kind=HANDOVER, due_on=due, application_id=self.application_id)
+        return True
+
+    @event("DeadlineBreached")
+    def _deadline_breached(self, kind: str, due_on: date, application_id: UUID) -> None:
+        self.breached.append(kind)

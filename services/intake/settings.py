@@ -11,6 +11,7 @@ Beyond the common settings:
                                first..last ranges, comma separated
   JINGKANG_INTAKE_EXTRA_WORKDAYS  weekend days worked instead (调休), same format
   JINGKANG_INTAKE_REGISTRATION_WORKING_DAYS  time limit from application to registration (default 5)
+  JINGKANG_INTAKE_HANDOVER_WORKING_DAYS  further time limit from registration to a provider (default 5)
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
     if settings.production and not settings.extra.get("LOOKUP_KEY"):
         # Without its own key the person index would be a hash anyone can recompute.
         raise SettingsError("JINGKANG_INTAKE_LOOKUP_KEY is required in production")
-    lookup_key(settings), working_days(settings), registration_working_days(settings)  # fail at startup, not later
+    # fail at startup, not later
+    lookup_key(settings), working_days(settings), registration_working_days(settings), handover_working_days(settings)
     try:
         registry_from(settings.extra.get("REGISTRY"), b"", registry_timeout(settings))
     except ValueError as e:
@@ -58,12 +60,20 @@ def working_days(settings: ServiceSettings) -> WorkingDays:
 
 
 def registration_working_days(settings: ServiceSettings) -> int:
+    return _working_days_limit(settings, "REGISTRATION_WORKING_DAYS")
+
+
+def handover_working_days(settings: ServiceSettings) -> int:
+    return _working_days_limit(settings, "HANDOVER_WORKING_DAYS")
+
+
+def _working_days_limit(settings: ServiceSettings, name: str, default: str = "5") -> int:
     try:
-        days = int(settings.extra.get("REGISTRATION_WORKING_DAYS", "5"))
+        days = int(settings.extra.get(name, default))
     except ValueError:
         days = 0
     if days < 1:
-        raise SettingsError("JINGKANG_INTAKE_REGISTRATION_WORKING_DAYS must be a whole number of at least 1")
+        raise SettingsError(f"JINGKANG_INTAKE_{name} must be a whole number of at least 1")
     return days
 
 

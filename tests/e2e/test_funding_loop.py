@@ -20,8 +20,7 @@ from tests.e2e.conftest import URL, auth, move_clock
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
-WORKER = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker",
-          **auth("station_worker", sub="worker-e2e")}
+WORKER = auth("station_worker", sub="worker-e2e")
 ADMIN = auth("district_admin", sub="admin-e2e")
 # The city buys (purchaser 110000): its money is acted on by city-wide officers; the
 # district's funding officer reads the contract of a station in the district.

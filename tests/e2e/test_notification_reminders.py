@@ -21,7 +21,6 @@ from tests.e2e.conftest import URL, auth, move_clock
 from tests.support import application_body, wait_until
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"X-Jingkang-Actor": "district-e2e", "X-Jingkang-Role": "district_staff"}
 WORKER = auth("station_worker", sub="worker-e2e")
 ADMIN = auth("district_admin", sub="district-e2e")
 INTEGRATION = auth("integration", sub="integration-e2e")
@@ -58,14 +57,14 @@ def subscriber():
 
 def register_client(street: str) -> str:
     r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(street_code=street),
-                   headers={**HEADERS, **WORKER})
+                   headers=WORKER)
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]
     # Consent to rehabilitation services only (intake's default scope): no sharing with health
     r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/consent", json={"signed_by": "self"},
-                   headers={**HEADERS, **WORKER})
+                   headers=WORKER)
     assert r.status_code == 201, r.text
-    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers={**HEADERS, **WORKER})
+    r = httpx.post(f"{URL['intake']}/v1/applications/{application_id}/register", headers=WORKER)
     assert r.status_code == 201, r.text
     return r.json()["client_id"]
 

@@ -14,8 +14,7 @@ from tests.e2e.conftest import URL, auth
 from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
-HEADERS = {"X-Jingkang-Actor": "worker-e2e", "X-Jingkang-Role": "station_worker",
-           **auth("station_worker", sub="worker-e2e")}
+HEADERS = auth("station_worker", sub="worker-e2e")
 ADMIN = auth("district_admin", sub="admin-e2e")
 HOSPITAL = auth("hospital", sub="hospital-e2e")
 

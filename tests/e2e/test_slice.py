@@ -14,7 +14,7 @@ from tests.support import application_body, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
 def register_client(actor: str = "worker-e2e") -> str:
-    headers = {"X-Jingkang-Actor": actor, "X-Jingkang-Role": "station_worker", **auth("station_worker", sub=actor)}
+    headers = auth("station_worker", sub=actor)
     r = httpx.post(URL["intake"] + "/v1/applications", json=application_body(), headers=headers)
     assert r.status_code == 201, r.text
     application_id = r.json()["application_id"]

@@ -1,35 +1,31 @@
 """Crypto-erasure on a real PostgreSQL store: the vault's scenarios of
-tests/unit/test_identity_vault.py run unchanged on a fresh schema, and erasing a person's
-key after the relay has sealed intake's hash chain leaves the chain verifiable and the
-case replayable while the identity can no longer be opened.
-
-intake's own events do not carry sealed identities yet (today `Application.Submitted`
-holds the applicant, encrypted only by the store's cipher), and this test may not change
-intake's domain. So the sealed identity rides in `IdentityRecord`, a tiny test-only
-aggregate saved through the same Intake application, store and relay as the real
-application and client it belongs to."""
+tests/unit/test_identity_vault.py and intake's erasure scenarios of
+tests/unit/test_intake_erasure.py run unchanged on a fresh schema, and erasing a client's
+identity through intake's own command, after the relay has sealed intake's hash chain and
+published to Kafka, leaves the chain verifiable (by the auditor's command too) and the case
+replayable, while the identity can no longer be opened."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 from datetime import date
-from uuid import UUID
 
 import psycopg
 import pytest
-from eventsourcing.domain import Aggregate, event
 
 from services.intake.application import create_application
+from services.intake.domain import Client
 from services.intake.relay import create_relay
-from services.intake.vault import IdentityErased, create_vault
+from services.intake.vault import IdentityErased
 from shared.audit import all_notifications, client_history
 from shared.chain import seals_for, verify
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import applicant, read_topic
+from tests.support import applicant, guardian, read_topic
 from tests.unit.test_identity_vault import MASTER, VaultScenario, identifiers
+from tests.unit.test_intake_erasure import ErasureScenario
 
 pytestmark = pytest.mark.integration
 
@@ -42,17 +38,10 @@ class TestVaultOnPostgres(VaultScenario):
         self.store_url = pg_store_url
 
 
-class IdentityRecord(Aggregate):
-    """Test-only: the sealed identity of an application's applicant, as an event would hold it."""
-
-    @event("Sealed")
-    def __init__(self, application_id: UUID, identity: str):
-        self.application_id = application_id
-        self.identity = identity
-
-    @event("Corrected")
-    def correct(self, identity: str) -> None:
-        self.identity = identity
+class TestIntakeErasureOnPostgres(ErasureScenario):
+    @pytest.fixture(autouse=True)
+    def _on_postgres(self, pg_store_url):
+        self.store_url = pg_store_url
 
 
 def stored_events(url: str) -> list[tuple]:
@@ -70,76 +59,99 @@ def audit_verify(url: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_erasing_a_persons_key_keeps_the_chain_and_the_case_but_not_the_identity(pg_store_url, kafka_bootstrap):
+def publish_all(relay) -> None:
+    while relay.publish_batch():
+        pass
+
+
+def test_erasing_a_clients_identity_keeps_the_chain_and_the_case_but_not_the_identity(pg_store_url, kafka_bootstrap):
     ensure_topics(kafka_bootstrap, public_topics())
     settings = load_settings("intake", {"JINGKANG_INTAKE_STORE": pg_store_url, "JINGKANG_KAFKA": kafka_bootstrap,
                                         "JINGKANG_INTAKE_CIPHER_KEY": MASTER})
-    intake, vault = create_application(settings), create_vault(settings)
+    intake = create_application(settings)
     relay = create_relay(settings, intake)
     try:
-        # Given an application, its sealed identity (keyed by the application id), a consent
-        # and a registered client, all sealed into the chain by the relay.
-        someone = applicant()
+        # Given a minor's application with a guardian, consented and registered, the identity
+        # read once, all sealed into the chain by the relay and published
+        someone, parent = applicant(born=date(2013, 5, 6)), guardian()
         held = {**someone, "birth_date": date.fromisoformat(someone["birth_date"])}
-        application_id = intake.submit_application(source="community", applicant=held, district_code="110105",
-                                                   street_code="110105002", hardship_categories=[])
-        record = IdentityRecord(application_id, vault.seal(application_id, held))
-        intake.save(record)
-        intake.record_consent(application_id, signed_by="self", scope=CONSENT)
+        application_id = intake.submit_application(source="guardian", applicant=held, guardian=parent,
+                                                   district_code="110105", street_code="110105002",
+                                                   hardship_categories=[])
+        intake.record_consent(application_id, signed_by="guardian", scope=CONSENT)
         client_id = intake.register_client(application_id)
-        record.correct(vault.seal(application_id, {**held, "phone": "13911112222"}))
-        intake.save(record)
-        while relay.publish_batch():
-            pass
-        assert vault.open(application_id, intake.repository.get(record.id).identity)["phone"] == "13911112222"
+        assert intake.read_identity(client_id, purpose="guardian_contact")["guardian"] == parent
+        publish_all(relay)
+        application = intake.get_application(application_id)
+        token, key_id = application.identity, application.identity_key_id
         before = stored_events(pg_store_url)
+        # (what is on disk holds no identifier, not even under the store's cipher: only the token)
+        for secret in identifiers(someone) + [parent["name"].encode(), parent["id_number"].encode()]:
+            assert not any(secret in bytes(row[4]) for row in before)
 
-        # When the person's key is erased
-        assert vault.erase(application_id) is True
+        # When a district admin's command erases the client's identity
+        intake.erase_identity(client_id, reason="data_subject_request")
+        publish_all(relay)
 
-        # Then not one stored event changed, and the auditor's verification still passes.
-        assert stored_events(pg_store_url) == before
+        # Then not one stored event changed: one was added, IdentityErased, naming no one
+        after = stored_events(pg_store_url)
+        assert after[:len(before)] == before and len(after) == len(before) + 1
+        (erased,) = [e for e in map(intake.mapper.to_domain_event, all_notifications(intake))
+                     if isinstance(e, Client.IdentityErased)]
+        assert (erased.reason, erased.key_id) == ("data_subject_request", key_id)
+        # And the chain verifies, here and by the auditor's own command
         checked, finding = verify(all_notifications(intake), seals_for(pg_store_url).all())
-        assert finding is None and checked == len(before) >= 6
+        assert finding is None and checked == len(after)
         audited = audit_verify(pg_store_url)
         assert audited.returncode == 0, audited.stdout + audited.stderr
-        assert f"intake: {len(before)} records verified; chain intact" in audited.stdout
+        assert f"intake: {len(after)} records verified; chain intact" in audited.stdout
 
-        # The case still replays, at every version, and the auditor's case history is whole.
+        # The case still replays, at every version, and the auditor's case history is whole
         assert intake.get_application(application_id).client_id == client_id
+        assert intake.repository.get(application_id, version=1).identity == token
         assert intake.get_client(client_id).consent == CONSENT
-        first, latest = intake.repository.get(record.id, version=1), intake.repository.get(record.id)
-        assert (first.version, latest.version, latest.application_id) == (1, 2, application_id)
         history = client_history({"intake": intake}, client_id)
-        assert sorted(row["event"] for row in history["events"] if not row["event"].startswith("IdentityRecord")) == [
+        assert sorted(row["event"] for row in history["events"]) == [
+            "Agenda.Opened", "Agenda.Scheduled",  # the client's handover time limit
             "Application.ConsentRecorded", "Application.IdentityVerified", "Application.Registered",
-            "Application.RegistryChecked", "Application.Submitted", "Client.Registered",
-            "PersonIndex.Claimed", "PersonIndex.Enrolled", "PersonIndex.Opened"]
+            "Application.RegistryChecked", "Application.Submitted", "Client.IdentityErased", "Client.IdentityRead",
+            "Client.Registered", "PersonIndex.Claimed", "PersonIndex.Enrolled", "PersonIndex.Opened"]
         assert history["believed"]["intake"][str(application_id)]["state"]["identity"] == "<redacted>"
 
-        # But the identity, in every version of the record, can no longer be opened.
-        for token in (first.identity, latest.identity):
+        # But the identity can no longer be opened: not by intake's read, not from the token, not
+        # by a freshly started intake (the key is gone from the database, not only from memory)
+        with pytest.raises(IdentityErased):
+            intake.read_identity(client_id, purpose="legal_request")
+        with pytest.raises(IdentityErased):
+            intake.vault.open(key_id, token)
+        restarted = create_application(settings)
+        try:
             with pytest.raises(IdentityErased):
-                vault.open(application_id, token)
-        assert vault.is_erased(application_id)
+                restarted.identity_of(restarted.get_application(application_id))
+            assert restarted.vault.is_erased(key_id)
+        finally:
+            restarted.close()
+        with psycopg.connect(pg_store_url.split("?")[0]) as conn:
+            schema = pg_store_url.split("schema=")[1]
+            assert conn.execute(f"SELECT data_key FROM {schema}.identity_keys WHERE key_id = %s",
+                                (key_id,)).fetchall() == [(None,)]
 
-        # And the case goes on: a later change is stored, sealed and verifies with the rest.
+        # And the case goes on: a later change is stored, sealed and verifies with the rest
         intake.exit_client(client_id, reason="withdrew")
-        while relay.publish_batch():
-            pass
-        assert verify(all_notifications(intake), seals_for(pg_store_url).all()) == (len(before) + 2, None)  # the exit and the index released
+        publish_all(relay)
+        assert verify(all_notifications(intake), seals_for(pg_store_url).all()) == (
+            len(stored_events(pg_store_url)), None)
 
-        # Nothing published about this case carries the sealed identity or an identifier.
+        # Nothing published about this case carries the sealed identity, the key or an identifier
         published = read_topic(kafka_bootstrap, "jingkang.intake.v1",
                                lambda ce: ce["subject"] in (str(application_id), str(client_id)), expect=6)
         assert sorted(ce["type"].split(".")[2] for _, ce in published) == [
             "ApplicationSubmitted", "ClientExited", "ClientRegistered", "ConsentRecorded", "IdentityVerified",
             "RegistryChecked"]
         for message, _ in published:
-            assert first.identity.encode() not in message.value and latest.identity.encode() not in message.value
-            for secret in identifiers(someone):
+            assert token.encode() not in message.value and str(key_id).encode() not in message.value
+            for secret in identifiers(someone) + [parent["name"].encode(), parent["id_number"].encode()]:
                 assert secret not in message.value
     finally:
         relay.producer.close()
-        vault.close()
         intake.close()

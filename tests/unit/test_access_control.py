@@ -1,4 +1,4 @@
-"""Access control of assessment, referral, funding and notification (issue 5), over in-memory stores
+"""Access control of intake, assessment, referral, funding and notification (issue 5), over in-memory stores
 with authorisation on (JINGKANG_JWT_KEY set). The matrix is generated from each service's
 ACCESS table: every route x every role, with real objects created first — a role the
 table names, for the right district, is let through (the route may still answer 404/409/422
@@ -17,6 +17,8 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from services.assessment import api as assessment_api
+from services.intake import api as intake_api
+from services.intake.application import create_application as intake_app
 from services.funding import api as funding_api
 from services.notification import api as notification_api
 from services.referral import api as referral_api
@@ -34,6 +36,7 @@ from shared.contract.intake import ClientRegistered, ConsentScope
 from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings, store_env
 from shared.store import event_meta
+from tests.support import applicant, application_body
 
 KEY = "test-key-access-control-0123456789abcdef"  # HS256: at least 32 bytes
 HERE, THERE = "110105", "110108"
@@ -82,6 +85,55 @@ class World:
     def events_after(self, position: int) -> list[Any]:
         return [self.app.mapper.to_domain_event(n)
                 for n in self.app.recorder.select_notifications(start=position, limit=1000, inclusive_of_start=False)]
+
+
+class IntakeWorld(World):
+    access = intake_api.ACCESS
+
+    def __init__(self):
+        super().__init__("intake")
+        self.app = intake_app(self.settings, clock=self.clock)
+        self.http = TestClient(intake_api.create_app(self.settings, self.app))
+        self.application = self.new_application(consented=True)  # ready to register
+        self.client = self.new_client()
+
+    def new_application(self, district: str = HERE, source: str = "hospital_discharge",
+                        consented: bool = False) -> uuid.UUID:
+        someone = applicant()
+        someone["birth_date"] = date.fromisoformat(someone["birth_date"])  # as the API hands it on
+        application = self.app.submit_application(source=source, applicant=someone, district_code=district,
+                                                  street_code=district + "001", hardship_categories=[])
+        if consented:
+            self.app.record_consent(application, signed_by="self", scope=EVERYONE_CONSENTS)
+        return application
+
+    def new_client(self, district: str = HERE) -> uuid.UUID:
+        return self.app.register_client(self.new_application(district, consented=True))
+
+    def routes(self):
+        a, c = self.application, self.client
+        return {
+            "POST /v1/applications": lambda: ("POST", "/v1/applications", None, application_body()),
+            "GET /v1/applications/{application_id}": lambda: ("GET", f"/v1/applications/{a}", None, None),
+            "POST /v1/applications/{application_id}/withdrawal": lambda: (
+                "POST", f"/v1/applications/{a}/withdrawal", None, None),
+            "POST /v1/applications/{application_id}/identity-rejection": lambda: (
+                "POST", f"/v1/applications/{a}/identity-rejection", None, {"reason": "documents_mismatch"}),
+            "POST /v1/applications/{application_id}/consent": lambda: (
+                "POST", f"/v1/applications/{a}/consent", None, {"signed_by": "self"}),
+            "POST /v1/applications/{application_id}/register": lambda: (
+                "POST", f"/v1/applications/{a}/register", None, None),
+            "GET /v1/clients/{client_id}": lambda: ("GET", f"/v1/clients/{c}", None, None),
+            "GET /v1/clients/{client_id}/identity": lambda: (
+                "GET", f"/v1/clients/{c}/identity", {"purpose": "service_delivery"}, None),
+            "POST /v1/clients/{client_id}/consent/withdrawals": lambda: (
+                "POST", f"/v1/clients/{c}/consent/withdrawals", None, {"scopes": ["share_with_health"]}),
+            "POST /v1/clients/{client_id}/relocation": lambda: (
+                "POST", f"/v1/clients/{c}/relocation", None, {"district_code": HERE, "street_code": HERE + "002"}),
+            "POST /v1/clients/{client_id}/exit": lambda: ("POST", f"/v1/clients/{c}/exit", None, {"reason": "moved_away"}),
+            "POST /v1/clients/{client_id}/identity/erasure": lambda: (
+                "POST", f"/v1/clients/{c}/identity/erasure", None, {"reason": "data_subject_request"}),
+        }
 
 
 class AssessmentWorld(World):
@@ -285,8 +337,8 @@ class NotificationWorld(World):
 
 
 WORLDS: dict[str, Callable[[], World]] = {
-    "assessment": AssessmentWorld, "referral": ReferralWorld, "funding": FundingWorld, "notification": NotificationWorld}
-ACCESS = {"assessment": assessment_api.ACCESS, "referral": referral_api.ACCESS, "funding": funding_api.ACCESS,
+    "intake": IntakeWorld, "assessment": AssessmentWorld, "referral": ReferralWorld, "funding": FundingWorld, "notification": NotificationWorld}
+ACCESS = {"intake": intake_api.ACCESS, "assessment": assessment_api.ACCESS, "referral": referral_api.ACCESS, "funding": funding_api.ACCESS,
           "notification": notification_api.ACCESS}
 ROUTES = [(service, key) for service, access in ACCESS.items() for key in access]
 MATRIX = [(service, key, role) for service, key in ROUTES for role in ROLES]
@@ -387,16 +439,27 @@ def test_without_a_valid_token_every_route_is_401_and_stores_nothing(worlds, ser
         assert world.stored() == before
 
 
-def test_a_header_naming_oneself_is_no_token():
-    world = AssessmentWorld()
-    r = world.call("GET /v1/clients/{client_id}/record", **{"X-Jingkang-Actor": "w-1", "X-Jingkang-Role": "auditor"})
+@pytest.mark.parametrize("world,key", [(AssessmentWorld, "GET /v1/clients/{client_id}/record"),
+                                       (IntakeWorld, "GET /v1/clients/{client_id}/identity"),
+                                       (IntakeWorld, "POST /v1/applications")])
+def test_a_header_naming_oneself_is_no_token(world, key):
+    world = world()
+    before = world.stored()
+    r = world.call(key, **{"X-Jingkang-Actor": "w-1", "X-Jingkang-Role": "station_worker"})
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
+    assert world.stored() == before
 
 
 # --- who is recorded -------------------------------------------------------------------------
 
 COMMANDS = [
+    ("intake", "POST /v1/applications", "hospital"),
+    ("intake", "POST /v1/applications/{application_id}/consent", "district_admin"),
+    ("intake", "POST /v1/applications/{application_id}/register", "station_worker"),
+    ("intake", "GET /v1/clients/{client_id}/identity", "integration"),
+    ("intake", "POST /v1/clients/{client_id}/exit", "district_admin"),
+    ("intake", "POST /v1/clients/{client_id}/identity/erasure", "district_admin"),
     ("assessment", "POST /v1/clients/{client_id}/assessments", "station_worker"),
     ("assessment", "POST /v1/clients/{client_id}/relapses", "hospital"),
     ("referral", "POST /v1/stations", "district_admin"),
@@ -448,6 +511,44 @@ def test_a_client_of_another_district_is_refused_even_to_a_role_that_may_call_th
     assert world.http.get(f"/v1/clients/{there}/record", headers={"Authorization": token}).status_code == 403
     both = "Bearer " + world.token("station_worker", districts=(HERE, THERE))
     assert world.http.get(f"/v1/clients/{there}/record", headers={"Authorization": both}).status_code == 200
+
+
+def test_an_intake_client_or_application_of_another_district_is_refused_to_staff_of_this_one():
+    world = IntakeWorld()
+    there_client, there_application = world.new_client(THERE), world.new_application(THERE)
+    worker = {"Authorization": "Bearer " + world.token("station_worker")}
+    before = world.stored()
+
+    assert world.http.post(f"/v1/clients/{there_client}/exit", json={"reason": "moved_away"},
+                           headers=worker).status_code == 403
+    assert world.http.get(f"/v1/clients/{there_client}/identity", params={"purpose": "service_delivery"},
+                          headers=worker).status_code == 403
+    assert world.http.post(f"/v1/applications/{there_application}/withdrawal", headers=worker).status_code == 403
+    assert world.http.post("/v1/applications", json=application_body(district_code=THERE, street_code=THERE + "001"),
+                           headers=worker).status_code == 403
+    assert world.stored() == before  # no read recorded, nothing changed
+    # A client who moved away is for the staff of the district they live in now
+    world.app.relocate_client(world.client, district_code=THERE, street_code=THERE + "001")
+    assert world.http.get(f"/v1/clients/{world.client}", headers=worker).status_code == 403
+    there = {"Authorization": "Bearer " + world.token("station_worker", districts=(THERE,))}
+    assert world.http.get(f"/v1/clients/{world.client}", headers=there).json()["district_code"] == THERE
+
+
+def test_a_hospital_submits_and_follows_only_discharge_applications():
+    world = IntakeWorld()
+    hospital = {"Authorization": "Bearer " + world.token("hospital")}
+    before = world.stored()
+
+    r = world.http.post("/v1/applications", json=application_body(source="community"), headers=hospital)
+
+    assert r.status_code == 403 and "hospital_discharge" in r.json()["detail"]
+    assert world.stored() == before
+    community = world.new_application(source="community")
+    assert world.http.get(f"/v1/applications/{community}", headers=hospital).status_code == 403
+    r = world.http.post("/v1/applications", json=application_body(), headers=hospital)
+    assert r.status_code == 201, r.text
+    mine = world.http.get(f"/v1/applications/{r.json()['application_id']}", headers=hospital)
+    assert mine.status_code == 200 and mine.json()["source"] == "hospital_discharge"
 
 
 def test_an_unknown_client_is_404_whoever_asks():

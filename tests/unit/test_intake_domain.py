@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -21,6 +22,9 @@ FULL_CONSENT = {"rehabilitation_services": True, "share_with_health": False,
                 "share_with_disability_and_employment": False}
 
 
+KEY_ID = UUID("00000000-0000-4000-8000-000000000001")  # the person's data key (the application's to choose)
+
+
 def person(born: date = date(1980, 6, 15), sex: str = "female", **overrides: Any) -> dict[str, Any]:
     """An applicant as the API hands it to the domain (birth_date already a date)."""
     return {"name": "张三", "id_number": resident_id(born, sex), "birth_date": born, "sex": sex,
@@ -33,7 +37,8 @@ def submit(applicant: dict[str, Any] | None = None, **overrides: Any) -> Applica
                                 district_code="110105", street_code="110105001",
                                 hardship_categories=["minimum_living_allowance"], today=TODAY,
                                 lookup_hash=lookup_hash(b"a test lookup key", applicant["id_number"]),
-                                registration_due_on=TODAY + timedelta(days=7))
+                                registration_due_on=TODAY + timedelta(days=7),
+                                sealed_identity="v1.a-token-the-vault-sealed", identity_key_id=KEY_ID)
     args.update(overrides)
     return Application.submit(**args)
 
@@ -197,20 +202,52 @@ def test_consent_that_excludes_rehabilitation_services_does_not_allow_registrati
 # --- applications stored before guardians and the person index ------------------------------
 
 
+def stored_before_the_vault(intake, current: Application, version: int) -> StoredEvent:
+    """`current`'s Submitted as an earlier intake stored it: v1 `applicant` alone, v2 the plain
+    identity dict without a key id."""
+    stored = intake.mapper.to_stored_event(current.collect_events()[0])
+    state = intake.mapper.transcoder.decode(stored.state)
+    plain = {"applicant": person(born=date(1970, 2, 28)), "guardian": None}
+    dropped = ["class_version", "identity", "identity_key_id"]
+    if version == 1:
+        dropped += ["adult_on", "has_guardian", "lacks_capacity", "lookup_hash", "registration_due_on"]
+    old = {k: v for k, v in state.items() if k not in dropped}
+    if version == 1:
+        old["applicant"] = plain["applicant"]
+    else:
+        old["identity"], old["class_version"] = plain, 2
+    return StoredEvent(stored.originator_id, stored.originator_version, stored.topic, intake.mapper.transcoder.encode(old))
+
+
 def test_an_application_stored_as_version_1_reads_back_with_its_identity_in_one_field():
     # Given an application stored by the earlier version of intake: `applicant` alone
     intake = create_application(load_settings("intake", {"JINGKANG_INTAKE_STORE": "memory://"}), clock=FixedClock())
     current = submit(person(born=date(1970, 2, 28)))
-    stored = intake.mapper.to_stored_event(current.collect_events()[0])
-    state = intake.mapper.transcoder.decode(stored.state)
-    v1 = {k: v for k, v in state.items() if k not in (
-        "class_version", "identity", "adult_on", "has_guardian", "lacks_capacity", "lookup_hash", "registration_due_on")}
-    v1["applicant"] = state["identity"]["applicant"]
-    old = StoredEvent(stored.originator_id, stored.originator_version, stored.topic, intake.mapper.transcoder.encode(v1))
+    old = stored_before_the_vault(intake, current, version=1)
     # When it is read
-    event = intake.mapper.to_domain_event(old)
-    application = event.mutate(None)
-    # Then the identity holds the applicant, no guardian, and it is outside the person index
-    assert application.identity == {"applicant": current.applicant, "guardian": None}
+    application = intake.mapper.to_domain_event(old).mutate(None)
+    # Then the identity holds the applicant in clear (not sealed), no guardian, and it is outside the person index
+    assert application.identity["guardian"] is None and application.identity["applicant"]["birth_date"] == date(1970, 2, 28)
+    assert (application.sealed, application.identity_key_id) == (False, None)
     assert (application.adult_on, application.has_guardian, application.lookup_hash) == (date(1988, 2, 28), False, None)
     assert application.registration_due_on is None and application.report_registration_overdue(TODAY) is False
+    assert intake.identity_of(application) == application.identity
+
+
+def test_an_application_stored_as_version_2_reads_back_with_its_plain_identity_and_no_key():
+    intake = create_application(load_settings("intake", {"JINGKANG_INTAKE_STORE": "memory://"}), clock=FixedClock())
+    current = submit(person(born=date(1970, 2, 28)))
+    application = intake.mapper.to_domain_event(stored_before_the_vault(intake, current, version=2)).mutate(None)
+    assert (application.sealed, application.identity_key_id) == (False, None)
+    assert application.lookup_hash == current.lookup_hash and application.adult_on == current.adult_on
+    assert intake.identity_of(application)["applicant"]["name"] == "张三"
+
+
+def test_the_domain_checks_the_identifiers_in_clear_but_stores_only_the_sealed_token():
+    someone = person()
+    application = submit(someone)
+    (submitted, _) = application.collect_events()
+    assert (submitted.identity, submitted.identity_key_id) == ("v1.a-token-the-vault-sealed", KEY_ID)
+    assert not any(str(someone[k]) in str(vars(submitted)) for k in ("name", "id_number", "phone", "address"))
+    with pytest.raises(ValueError):
+        submit(sealed_identity={"applicant": someone, "guardian": None})

@@ -14,14 +14,23 @@ from services.intake.api import create_app
 from services.intake.application import Intake, create_application
 from services.intake.contracts import to_public
 from services.intake.domain import Client
+from shared.auth import Authority
 from shared.clock import FixedClock
 from shared.settings import load_settings
 from shared.store import event_meta
 from tests.support import applicant, application_body, guardian
 
-SETTINGS = {"JINGKANG_INTAKE_STORE": "memory://"}
+KEY = "test-key-intake-identity-read-0123456789"
+SETTINGS = {"JINGKANG_INTAKE_STORE": "memory://", "JINGKANG_JWT_KEY": KEY}
 TODAY = FixedClock().today()
-READER = {"X-Jingkang-Actor": "station-worker-7", "X-Jingkang-Role": "station_worker"}
+
+
+def bearer(role: str, sub: str) -> dict[str, str]:
+    return {"Authorization": "Bearer " + Authority(KEY).issue(sub=sub, role=role, districts=["110105"])}
+
+
+STAFF = bearer("district_admin", "district-admin-1")  # takes and registers applications
+READER = bearer("station_worker", "station-worker-7")
 
 
 @pytest.fixture
@@ -31,7 +40,7 @@ def intake() -> Intake:
 
 @pytest.fixture
 def api(intake) -> TestClient:
-    return TestClient(create_app(load_settings("intake", SETTINGS), intake))
+    return TestClient(create_app(load_settings("intake", SETTINGS), intake), headers=STAFF)
 
 
 def stored(intake: Intake) -> int:
@@ -67,6 +76,10 @@ def test_reading_the_identity_answers_it_and_records_who_and_why(api, intake, re
     (read,) = reads(intake)
     assert (read.originator_id.hex, read.purpose, read.read_on) == (client_id.replace("-", ""), "guardian_contact", TODAY)
     assert {k: event_meta(read)[k] for k in ("actor", "role")} == {"actor": "station-worker-7", "role": "station_worker"}
+    # (a district admin, an auditor or a hospital may not read it at all)
+    for role in ("district_admin", "auditor", "hospital"):
+        assert api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "guardian_contact"},
+                       headers=bearer(role, "someone")).status_code == 403
     # And it is never published
     assert list(to_public(read)) == []
 
@@ -90,14 +103,16 @@ def test_a_read_without_a_known_purpose_is_refused_and_records_nothing(api, inta
 
 def test_an_unknown_client_or_an_application_id_is_not_found(api, intake, registered):
     before = stored(intake)
-    assert api.get(f"/v1/clients/{uuid4()}/identity", params={"purpose": "legal_request"}).status_code == 404
+    assert api.get(f"/v1/clients/{uuid4()}/identity", params={"purpose": "legal_request"},
+                   headers=READER).status_code == 404
     assert stored(intake) == before
 
 
 def test_an_exited_clients_identity_can_still_be_read_for_a_legal_request(api, intake, registered):
     client_id, person, _ = registered
     api.post(f"/v1/clients/{client_id}/exit", json={"reason": "moved_away"})
-    response = api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "legal_request"})
+    response = api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "legal_request"},
+                       headers=bearer("integration", "district-integration-1"))
     assert response.status_code == 200 and response.json()["applicant"]["name"] == person["name"]
     assert [r.purpose for r in reads(intake)] == ["legal_request"]
 
@@ -107,5 +122,5 @@ def test_an_adult_without_a_guardian_reads_with_no_guardian(api, intake):
     application_id = api.post("/v1/applications", json=application_body(applicant=person)).json()["application_id"]
     api.post(f"/v1/applications/{application_id}/consent", json={"signed_by": "self"})
     client_id = api.post(f"/v1/applications/{application_id}/register").json()["client_id"]
-    body = api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "service_delivery"}).json()
+    body = api.get(f"/v1/clients/{client_id}/identity", params={"purpose": "service_delivery"}, headers=READER).json()
     assert body["guardian"] is None and body["applicant"]["address"] == person["address"]

@@ -96,15 +96,17 @@ class IntakeScenario(StoreScenario):
         client_id = intake.register_client(application_id)
 
         # Then the application (verified, cross-checked), the person's place in the index, the
-        # registration deadline, the consent, the registration and the new client are stored, in order
+        # registration deadline, the consent, the registration, the new client and its handover
+        # deadline are stored, in order
         assert self.stored_events(intake) == [
             "Application.Submitted", "Application.IdentityVerified", "Application.RegistryChecked",
             "PersonIndex.Opened", "PersonIndex.Claimed", "Agenda.Opened", "Agenda.Scheduled",
-            "Application.ConsentRecorded", "Application.Registered", "Client.Registered", "PersonIndex.Enrolled"]
+            "Application.ConsentRecorded", "Application.Registered", "Client.Registered", "PersonIndex.Enrolled",
+            "Agenda.Opened", "Agenda.Scheduled"]
         # And both aggregates read back from the store as they were left
         application = intake.get_application(application_id)
         assert (application.status, application.client_id) == ("registered", client_id)
-        assert application.applicant["birth_date"] == date(2014, 3, 1)
+        assert intake.identity_of(application)["applicant"]["birth_date"] == "2014-03-01"  # sealed as JSON
         client = intake.get_client(client_id)
         assert (client.district_code, client.street_code, client.registered_on, client.free_service_eligible) == (
             "110108", "110108012", self.clock.today(), True)
