@@ -186,6 +186,9 @@ class PostgresKeys:
                                           name="jingkang-identity-keys")
                     try:
                         with pool.connection() as conn:
+                            # IF NOT EXISTS is not safe against a concurrent CREATE (two
+                            # processes starting at once): serialise it on a lock of this table.
+                            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{KEY_TABLE}",))
                             conn.execute(sql.SQL(
                                 "CREATE TABLE IF NOT EXISTS {} (key_id uuid PRIMARY KEY, data_key bytea, "
                                 "wrapped boolean NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
