@@ -105,16 +105,24 @@ class Deadlines:
         fired = 0
         day = calendar.checked_through + timedelta(days=1)
         while day <= today:
+            fired_that_day = 0
             for shard in range(SHARDS):
                 agenda_id = Agenda.id_for(day, shard)
                 if agenda_id not in self.repository:
                     continue
                 for kind, subject_id in self.repository.get(agenda_id).entries:
                     self.save(*on_due(kind, subject_id, day))  # one entry, one transaction
-                    fired += 1
-            # Today is checked again at every tick: entries may still be added to it.
-            if day < today:
+                    fired_that_day += 1
+            fired += fired_that_day
+            # Today is checked again at every tick: entries may still be added to it. A past
+            # day that fired something is recorded at once (a crash repeats at most that day);
+            # quiet days are passed over in one record at the end, not one event per day.
+            if day < today and fired_that_day:
                 calendar.checked(day=day)
                 self.save(calendar)
             day += timedelta(days=1)
+        yesterday = today - timedelta(days=1)
+        if calendar.checked_through < yesterday:
+            calendar.checked(day=yesterday)
+            self.save(calendar)
         return fired

@@ -1,0 +1,65 @@
+"""shared.deadlines on a FixedClock, in memory: what a tick fires and what it records. Every
+entry fires once, on or after its day, even when scheduled for a day already past; the
+calendar records its progress without one event per quiet day (a new calendar looks 400
+days back, which would otherwise be 400 events in every service's history)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from uuid import uuid4
+
+from shared.clock import FixedClock
+from shared.deadlines import Calendar, Deadlines
+from shared.store import ServiceApplication
+
+
+class Reminders(Deadlines, ServiceApplication):
+    name = "reminders"
+
+    def __init__(self, clock: FixedClock):
+        self.fired: list[tuple[str, object, date]] = []
+        super().__init__(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+
+    def on_due(self, kind, subject_id, day):
+        self.fired.append((kind, subject_id, day))
+        return []
+
+
+def calendar_events(app: Reminders) -> list[str]:
+    return [type(app.mapper.to_domain_event(n)).__qualname__ for n in app.notifications()
+            if app.mapper.to_domain_event(n).originator_id == Calendar.ID]
+
+
+def test_a_new_calendar_passes_quiet_days_in_one_record_and_fires_each_entry_once():
+    clock = FixedClock()
+    app = Reminders(clock)
+    today = clock.today()
+    subject, later = uuid4(), uuid4()
+    app.save(app.schedule("call", subject, today + timedelta(days=3)), app.schedule("visit", later, today + timedelta(days=9)))
+    # The first tick: nothing due yet; 400 quiet days behind it are one record, not 400
+    assert app.run_due(app.on_due) == 0
+    assert calendar_events(app) == ["Calendar.Started", "Calendar.Checked"]
+    assert app.repository.get(Calendar.ID).checked_through == today - timedelta(days=1)
+    # Ticks the same day record nothing more
+    app.run_due(app.on_due)
+    assert calendar_events(app) == ["Calendar.Started", "Calendar.Checked"]
+    # Ten days later: both entries fire once, on their days, and the calendar moves to yesterday
+    clock.advance(days=10)
+    assert app.run_due(app.on_due) == 2
+    assert app.fired == [("call", subject, today + timedelta(days=3)), ("visit", later, today + timedelta(days=9))]
+    assert app.repository.get(Calendar.ID).checked_through == clock.today() - timedelta(days=1)
+    assert app.run_due(app.on_due) == 0 and len(app.fired) == 2
+    # one record per day that fired something (day 3, day 9 = yesterday), none for the quiet days between
+    assert calendar_events(app) == ["Calendar.Started", "Calendar.Checked", "Calendar.Checked", "Calendar.Checked"]
+
+
+def test_an_entry_scheduled_for_a_day_already_checked_fires_at_the_next_tick():
+    clock = FixedClock()
+    app = Reminders(clock)
+    app.run_due(app.on_due)
+    clock.advance(days=5)
+    app.run_due(app.on_due)
+    # An event that arrived late schedules a deadline 3 days ago: it lands on today's agenda
+    late = uuid4()
+    app.save(app.schedule("plan_overdue", late, clock.today() - timedelta(days=3)))
+    assert app.run_due(app.on_due) == 1
+    assert app.fired == [("plan_overdue", late, clock.today())]
