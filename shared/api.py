@@ -122,10 +122,11 @@ def install_contract(app: FastAPI) -> None:
 
 
 class CommandContextMiddleware:
-    """Sets who is acting for the request, so every event it records names them.
-    Until bearer tokens arrive (issue 5) the caller names itself in X-Jingkang-Actor /
-    X-Jingkang-Role: recorded, not trusted. Pure ASGI so the context variable reaches
-    the endpoint's worker thread."""
+    """Opens the command context of the request, so every event it records names who acted.
+    With authorisation on, shared.auth's guard puts the token's holder and role in it; only
+    without a JWT key (development, unit tests) do X-Jingkang-Actor / X-Jingkang-Role headers
+    name the caller, recorded, not trusted. Pure ASGI so the context variable reaches the
+    endpoint's worker thread."""
 
     def __init__(self, app):
         self.app = app
