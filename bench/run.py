@@ -1,6 +1,6 @@
 """Benchmarks of Jingkang against raw baselines, measured in the same run.
 
-    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth]
+    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,e2e,http]
 
 Writes bench/results/latest.json and latest.md. See bench/README.md."""
 from __future__ import annotations
@@ -37,6 +37,7 @@ PG_PORT = int(os.environ.get("JINGKANG_BENCH_PG_PORT", "5733"))
 KAFKA_PORT = int(os.environ.get("JINGKANG_BENCH_KAFKA_PORT", "19392"))
 PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
 KAFKA = f"127.0.0.1:{KAFKA_PORT}"
+E2E_BASE_PORT = int(os.environ.get("JINGKANG_BENCH_BASE_PORT", "18301"))  # the system's APIs: 18301-18305 (+50: raw app)
 STATION = uuid.uuid4()
 
 
@@ -318,21 +319,57 @@ def markdown(result: dict) -> str:
         r = result["snapshot"]
         lines.append(f"| load one aggregate of {r['events']:,} events | | {r['load_ms_without_snapshot']} ms without snapshot "
                      f"| {r['load_ms_with_snapshot']} ms with snapshot | {r['ratio']}× faster with |")
+    if "replay" in result and "raw_binary_per_s" in result["replay"]:
+        r = result["replay"]
+        lines.append(f"| replay vs a binary-protocol raw select | {r['events']:,} | {r['system_per_s']:,.0f} /s | "
+                     f"{r['raw_binary_per_s']:,.0f} /s | {r['ratio_vs_raw_binary']} |")
     if "growth" in result:
-        lines += ["", "| stored events | append /s | replay /s | append vs smallest | replay vs smallest |", "| --- | --- | --- | --- | --- |"]
+        lines += ["", "| stored events | append /s | replay /s | raw select /s | replay ÷ raw | append vs smallest | replay vs smallest |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in result["growth"]["sizes"]:
             lines.append(f"| {row['stored']:,} | {row['append_per_s']:,.0f} | {row['replay_per_s']:,.0f} | "
+                         f"{row.get('raw_select_per_s', 0):,.0f} | {row.get('replay_ratio', '')} | "
                          f"{row['append_vs_smallest']} | {row['replay_vs_smallest']} |")
+    if "e2e" in result:
+        r = result["e2e"]
+        ms = lambda v: "–" if v is None else f"{v:,.0f}"  # noqa: E731
+        lines += ["", f"End-to-end latency, {r['path']}; {r['stores']}; {r['seconds_per_step']} s per rate, open loop. "
+                  "Raw baseline: kafka-python producer (the relay's settings) → plain KafkaConsumer, same rates.", "",
+                  "| rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms | raw p50 ms | raw p95 ms | raw p99 ms | p50 ÷ raw p50 |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        raw = {s_["rate"]: s_ for s_ in r["raw"]}
+        for s_ in r["system"]:
+            b = raw.get(s_["rate"], {})
+            lines.append(f"| {s_['rate']:g} | {s_['seen']} / {s_['requests']} | {ms(s_['p50_ms'])} | {ms(s_['p95_ms'])} | {ms(s_['p99_ms'])} | "
+                         f"{ms(s_['http']['p99_ms'])} | {ms(b.get('p50_ms'))} | {ms(b.get('p95_ms'))} | {ms(b.get('p99_ms'))} | "
+                         f"{s_.get('p50_vs_raw', '–')}× |")
+        for b in r["raw"][len(r["system"]):]:
+            lines.append(f"| {b['rate']:g} (raw only) | | | | | | {ms(b['p50_ms'])} | {ms(b['p95_ms'])} | {ms(b['p99_ms'])} | |")
+        last = r["system"][-1] if r["system"] else None
+        if last and last.get("saturated"):
+            lines.append(f"\nSaturated at {last['rate']:g} requests/s ({last['saturated']}); the ladder stops there.")
+    if "http" in result:
+        r = result["http"]
+        lines += ["", f"HTTP command throughput, {r['command']} on one API process, closed loop, {r['seconds_per_level']} s "
+                  f"per level; raw baseline: minimal FastAPI + uvicorn app, one raw SQLite INSERT + COMMIT of "
+                  f"{r['stored_event_bytes']} bytes per request. Store: {r['store']}.", "",
+                  "| concurrent clients | Jingkang req/s | p50 ms | p99 ms | raw req/s | raw p50 ms | raw p99 ms | ratio (Jingkang ÷ raw) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for row in r["levels"]:
+            s_, b = row["system"], row["raw"]
+            lines.append(f"| {row['concurrency']} | {s_['per_s']:,.0f} | {s_['p50_ms']:,.0f} | {s_['p99_ms']:,.0f} | {b['per_s']:,.0f} | "
+                         f"{b['p50_ms']:,.0f} | {b['p99_ms']:,.0f} | {row['ratio']} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
-    parser.add_argument("--only", default="append,relay,replay,snapshot,growth")
+    parser.add_argument("--only", default="append,relay,replay,snapshot,growth,e2e,http")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
-    sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000]}
+    sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000],
+             "e2e_rates": [5, 10, 20, 30, 40, 60], "e2e_seconds": 10, "http_concurrency": [1, 4, 16], "http_seconds": 8}
     if args.full:
         sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
     start_infrastructure()
@@ -340,11 +377,21 @@ def main() -> None:
     runs = {"append": lambda: bench_append(sizes["append"]), "relay": lambda: bench_relay(sizes["relay"]),
             "replay": lambda: bench_replay(sizes["replay"]), "snapshot": lambda: bench_snapshot(sizes["snapshot"]),
             "growth": lambda: bench_growth(sizes["growth"], probe=1000)}
+    http: dict | None = {"concurrencies": sizes["http_concurrency"], "seconds": sizes["http_seconds"]} if "http" in wanted else None
+    if wanted & {"e2e", "http"}:
+        # One system start for both: the throughput benchmark uses the clients the latency one registered.
+        import e2e as end_to_end  # bench/e2e.py
+        rates = sizes["e2e_rates"] if "e2e" in wanted else sizes["e2e_rates"][:1]
+        runs["e2e"] = lambda: end_to_end.bench_e2e(KAFKA, E2E_BASE_PORT, rates, sizes["e2e_seconds"], http=http)
     for name, run in runs.items():
-        if name in wanted:
+        if name in wanted or (name == "e2e" and http is not None):
             print(f"bench: {name} ...", flush=True)
             result[name] = run()
             print(f"bench: {name}: {json.dumps(result[name])}", flush=True)
+            if name == "e2e" and http is not None:
+                result["http"] = http["result"]
+                if "e2e" not in wanted:
+                    del result["e2e"]
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
