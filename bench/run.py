@@ -1,8 +1,8 @@
 """Benchmarks of Jingkang against raw baselines, measured in the same run.
 
-    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,e2e,http]
+    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,e2e,http] [--out latest]
 
-Writes bench/results/latest.json and latest.md. See bench/README.md."""
+Writes bench/results/latest.json and latest.md (or OUT.json and OUT.md). See bench/README.md."""
 from __future__ import annotations
 
 import argparse
@@ -365,6 +365,7 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
+    parser.add_argument("--out", default="latest", help="results go to bench/results/OUT.json and OUT.md")
     parser.add_argument("--only", default="append,relay,replay,snapshot,growth,e2e,http")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
@@ -394,8 +395,8 @@ def main() -> None:
                     del result["e2e"]
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown(result))
+    (out / f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{args.out}.md").write_text(markdown(result))
     print(markdown(result))
 
 
