@@ -162,6 +162,7 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
     headers = auth()
     n = len(applications)
     accepted: dict[str, float] = {}
+    sent_at: dict[str, float] = {}
     seen: dict[str, float] = {}
     http_latency: list[float] = []
     errors = conflicts = 0
@@ -185,7 +186,9 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
                 errors += 1
                 return
             http_latency.append(now - sent)
-            accepted[r.json()["client_id"]] = now
+            client_id = r.json()["client_id"]
+            sent_at[client_id] = sent
+            accepted[client_id] = now
 
         async def poll_one(client_id: str) -> None:
             nonlocal polls
@@ -233,7 +236,8 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
     registered.extend(seen)
     return {"rate": rate, "requests": n, "accepted": len(accepted), "errors": errors, "conflicts_retried": conflicts, "seen": len(latencies),
             "not_seen_after_drain": len(accepted) - len(latencies), "send_rate": round(n / send_seconds, 1) if send_seconds else None,
-            "polls": polls, **summary_ms(latencies), "http": summary_ms(http_latency)}
+            "polls": polls, **summary_ms(latencies), "http": summary_ms(http_latency),
+            "from_send": summary_ms([seen[c] - sent_at[c] for c in seen if c in sent_at])}
 
 
 def raw_kafka_step(kafka: str, topic: str, rate: float, n: int, drain: float) -> dict:
