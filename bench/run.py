@@ -311,8 +311,9 @@ def machine() -> dict:
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Run {result['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
-             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}.", "",
-             "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
+             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}."]
+    if any(k in result for k in ("append", "relay", "replay", "snapshot")):
+        lines += ["", "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
     for name in ("append", "relay", "replay"):
         if name in result:
             r = result[name]
