@@ -305,13 +305,15 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
     pg = subprocess.run(["psql", PG_URL, "-Atc", "show server_version"], capture_output=True, text=True).stdout.strip()
     return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu, "python": platform.python_version(),
-            "postgresql": pg, "kafka": "4.1.1"}
+            "postgresql": pg, "kafka": "4.1.1", "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Run {result['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
-             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}."]
+             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}."
+             + (f" Load average (1, 5, 15 min) at start {m['load_average_at_start']}, at end {m.get('load_average_at_end')}: "
+                "the machine is shared, so absolute rates are noisy; compare the ratios." if "load_average_at_start" in m else "")]
     if any(k in result for k in ("append", "relay", "replay", "snapshot")):
         lines += ["", "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
     for name in ("append", "relay", "replay"):
@@ -398,6 +400,7 @@ def main() -> None:
                 result["http"] = http["result"]
                 if "e2e" not in wanted:
                     del result["e2e"]
+    result["machine"]["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
     (out / f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
