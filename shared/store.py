@@ -149,8 +149,9 @@ class ServiceApplication(Application):
         return self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id)
 
     def notifications(self, after: int = 0, page: int = 1000) -> Iterator[Any]:
-        """The whole log after a position, in order (replays, projection rebuilds, audits).
-        A server-side cursor was measured and was no faster (bench/README.md)."""
+        """The whole log after a position, in order (replays, audits), as the library's
+        notifications. A server-side cursor and bigger pages were measured and were no faster
+        (bench/README.md); a projection that reads a few fields is faster through replay()."""
         while True:
             batch = self.recorder.select_notifications(start=after, limit=page, inclusive_of_start=False)
             if not batch:
