@@ -1,8 +1,8 @@
 """Benchmarks of Jingkang against raw baselines, measured in the same run.
 
-    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth]
+    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,e2e,http] [--out latest]
 
-Writes bench/results/latest.json and latest.md. See bench/README.md."""
+Writes bench/results/latest.json and latest.md (or OUT.json and OUT.md). See bench/README.md."""
 from __future__ import annotations
 
 import argparse
@@ -32,10 +32,12 @@ from shared.settings import load_settings, store_env  # noqa: E402
 from shared.store import ServiceApplication  # noqa: E402
 from shared.topics import ensure_topics  # noqa: E402
 
-PG_PORT = int(os.environ.get("JINGKANG_TEST_PG_PORT", "5433"))
-KAFKA_PORT = int(os.environ.get("JINGKANG_TEST_KAFKA_PORT", "19092"))
+# Ports of their own (not the test ports 5433/19092), so a bench run never disturbs a test run.
+PG_PORT = int(os.environ.get("JINGKANG_BENCH_PG_PORT", "5733"))
+KAFKA_PORT = int(os.environ.get("JINGKANG_BENCH_KAFKA_PORT", "19392"))
 PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
 KAFKA = f"127.0.0.1:{KAFKA_PORT}"
+E2E_BASE_PORT = int(os.environ.get("JINGKANG_BENCH_BASE_PORT", "18301"))  # the system's APIs: 18301-18305 (+50: raw app)
 STATION = uuid.uuid4()
 
 
@@ -80,7 +82,7 @@ def start_infrastructure() -> None:
         subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=dict(os.environ, PG_PORT=str(PG_PORT)), check=True)
     if not listening(KAFKA_PORT):
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"],
-                       env=dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-test-{KAFKA_PORT}")), check=True)
+                       env=dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-bench-{KAFKA_PORT}")), check=True)
 
 
 def fresh_schema() -> str:
@@ -181,39 +183,76 @@ def bench_relay(n: int) -> dict:
     return {"events": n, "system_per_s": rate(n, system), "raw_per_s": rate(n, raw), "ratio": round(raw / system, 3)}
 
 
-def rebuild(app: Bench, notifications) -> tuple[float, int]:
-    """Rebuild a projection (minutes delivered per station) from the log."""
+PROJECTION_FIELDS = ("station_id", "minutes")
+
+
+def rebuild_before(app: Bench) -> tuple[float, int, dict]:
+    """Rebuild a projection (minutes delivered per station) from the log, the way it was done
+    before: every notification through the mapper into a domain event object."""
     started = time.perf_counter()
     minutes_by_station: dict = {}
     count = 0
-    for notification in notifications:
+    for notification in app.notifications():
         e = app.mapper.to_domain_event(notification)
         minutes_by_station[e.station_id] = minutes_by_station.get(e.station_id, 0) + e.minutes
         count += 1
-    return time.perf_counter() - started, count
+    return time.perf_counter() - started, count, minutes_by_station
 
 
-def replay_rates(app: Bench, schema: str) -> tuple[float, float, int]:
-    """(projection rebuild s, raw select s, rows) over the whole log."""
-    system, count = rebuild(app, app.notifications())
+def rebuild(app: Bench) -> tuple[float, int, dict]:
+    """The same projection through ServiceApplication.replay: only the two fields it reads
+    are decoded, no domain objects, lean rows in pages of 10,000."""
+    started = time.perf_counter()
+    minutes_by_station: dict = {}
+    count = 0
+    for _, _, e in app.replay(PROJECTION_FIELDS):
+        minutes_by_station[e["station_id"]] = minutes_by_station.get(e["station_id"], 0) + e["minutes"]
+        count += 1
+    return time.perf_counter() - started, count, minutes_by_station
+
+
+def raw_select(schema: str, binary: bool = False) -> tuple[float, int]:
+    """The plainest sequential read of the same rows (text rows, as before; binary=True: the
+    binary protocol replay() now uses, so bytea needs no hex decoding)."""
     with psycopg.connect(PG_URL) as conn:
         started = time.perf_counter()
-        with conn.cursor(name="replay") as cur:
+        with conn.cursor(name="replay", binary=binary) as cur:
             cur.itersize = 1000
             cur.execute(f"SELECT notification_id, state FROM {schema}.bench_events ORDER BY notification_id")
             raw_count = sum(1 for _ in cur)
-        raw = time.perf_counter() - started
-    assert raw_count == count
-    return system, raw, count
+        return time.perf_counter() - started, raw_count
+
+
+def replay_rates(app: Bench, schema: str, before: bool = False, repeat: int = 1) -> dict:
+    """Projection rebuild and raw sequential select over the whole log, in the same run (the
+    best of `repeat` rounds: small logs take a fraction of a second, where noise dominates).
+    With before=True, also the previous rebuild path, which must give the same projection."""
+    rounds = []
+    for _ in range(repeat):
+        system, count, projection = rebuild(app)
+        raw, raw_count = raw_select(schema)
+        assert raw_count == count
+        rounds.append((system, raw, raw_select(schema, binary=True)[0]))
+    system, raw, raw_binary = min(r[0] for r in rounds), min(r[1] for r in rounds), min(r[2] for r in rounds)
+    out = {"events": count, "system_s": system, "raw_s": raw, "raw_binary_s": raw_binary}
+    if before:
+        out["before_s"], before_count, before_projection = rebuild_before(app)
+        assert (before_count, before_projection) == (count, projection), "replay changed the projection"
+    return out
 
 
 def bench_replay(n: int) -> dict:
     schema = fresh_schema()
     app = bench_app(schema)
     fill(app, n)
-    system, raw, count = replay_rates(app, schema)
+    # The live projection, kept as events are appended, must equal the rebuilt one.
+    r = replay_rates(app, schema, before=True)
     app.close()
-    return {"events": count, "system_per_s": rate(count, system), "raw_per_s": rate(count, raw), "ratio": round(raw / system, 3)}
+    count = r["events"]
+    return {"events": count, "system_per_s": rate(count, r["system_s"]), "raw_per_s": rate(count, r["raw_s"]),
+            "ratio": round(r["raw_s"] / r["system_s"], 3), "before_per_s": rate(count, r["before_s"]),
+            "before_ratio": round(r["raw_s"] / r["before_s"], 3),
+            "raw_binary_per_s": rate(count, r["raw_binary_s"]), "ratio_vs_raw_binary": round(r["raw_binary_s"] / r["system_s"], 3)}
 
 
 def bench_snapshot(n: int) -> dict:
@@ -250,8 +289,9 @@ def bench_growth(sizes: list[int], probe: int) -> dict:
             app.save(Session(client_id=uuid.uuid4(), station_id=STATION, service_type="social_skills", minutes=60))
         append = time.perf_counter() - started
         stored += probe
-        system, _, count = replay_rates(app, schema)
-        out.append({"stored": size, "append_per_s": rate(probe, append), "replay_per_s": rate(count, system)})
+        r = replay_rates(app, schema, repeat=3 if size < 1_000_000 else 1)
+        out.append({"stored": size, "append_per_s": rate(probe, append), "replay_per_s": rate(r["events"], r["system_s"]),
+                    "raw_select_per_s": rate(r["events"], r["raw_s"]), "replay_ratio": round(r["raw_s"] / r["system_s"], 3)})
     app.close()
     base = out[0]
     for row in out:
@@ -265,14 +305,17 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
     pg = subprocess.run(["psql", PG_URL, "-Atc", "show server_version"], capture_output=True, text=True).stdout.strip()
     return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1), "cpu": cpu, "python": platform.python_version(),
-            "postgresql": pg, "kafka": "4.1.1"}
+            "postgresql": pg, "kafka": "4.1.1", "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Run {result['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
-             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}.", "",
-             "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
+             f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}."
+             + (f" Load average (1, 5, 15 min) at start {m['load_average_at_start']}, at end {m.get('load_average_at_end')}: "
+                "the machine is shared, so absolute rates are noisy; compare the ratios." if "load_average_at_start" in m else "")]
+    if any(k in result for k in ("append", "relay", "replay", "snapshot")):
+        lines += ["", "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
     for name in ("append", "relay", "replay"):
         if name in result:
             r = result[name]
@@ -280,25 +323,61 @@ def markdown(result: dict) -> str:
             if "before_per_s" in r:
                 lines.append(f"| {name}, before the improvement | {r['events']:,} | {r['before_per_s']:,.0f} /s | "
                              f"{r['raw_per_s']:,.0f} /s | {r['before_ratio']} |")
+            if "raw_binary_per_s" in r:
+                lines.append(f"| {name}, against a binary-protocol raw select | {r['events']:,} | {r['system_per_s']:,.0f} /s | "
+                             f"{r['raw_binary_per_s']:,.0f} /s | {r['ratio_vs_raw_binary']} |")
     if "snapshot" in result:
         r = result["snapshot"]
         lines.append(f"| load one aggregate of {r['events']:,} events | | {r['load_ms_without_snapshot']} ms without snapshot "
                      f"| {r['load_ms_with_snapshot']} ms with snapshot | {r['ratio']}× faster with |")
     if "growth" in result:
-        lines += ["", "| stored events | append /s | replay /s | append vs smallest | replay vs smallest |", "| --- | --- | --- | --- | --- |"]
+        lines += ["", "| stored events | append /s | replay /s | raw select /s | replay ÷ raw | append vs smallest | replay vs smallest |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in result["growth"]["sizes"]:
             lines.append(f"| {row['stored']:,} | {row['append_per_s']:,.0f} | {row['replay_per_s']:,.0f} | "
+                         f"{row.get('raw_select_per_s', 0):,.0f} | {row.get('replay_ratio', '')} | "
                          f"{row['append_vs_smallest']} | {row['replay_vs_smallest']} |")
+    if "e2e" in result:
+        r = result["e2e"]
+        ms = lambda v: "–" if v is None else f"{v:,.0f}"  # noqa: E731
+        lines += ["", f"End-to-end latency, {r['path']}; {r['stores']}; {r['seconds_per_step']} s per rate, open loop. "
+                  "Raw baseline: kafka-python producer (the relay's settings) → plain KafkaConsumer, same rates.", "",
+                  "| rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms | p99 ms from send | raw p50 ms | raw p95 ms | raw p99 ms | p50 ÷ raw p50 |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        raw = {s_["rate"]: s_ for s_ in r["raw"]}
+        for s_ in r["system"]:
+            b = raw.get(s_["rate"], {})
+            lines.append(f"| {s_['rate']:g} | {s_['seen']} / {s_['requests']} | {ms(s_['p50_ms'])} | {ms(s_['p95_ms'])} | {ms(s_['p99_ms'])} | "
+                         f"{ms(s_['http']['p99_ms'])} | {ms(s_.get('from_send', {}).get('p99_ms'))} | {ms(b.get('p50_ms'))} | {ms(b.get('p95_ms'))} | {ms(b.get('p99_ms'))} | "
+                         f"{s_.get('p50_vs_raw', '–')}× |")
+        for b in r["raw"][len(r["system"]):]:
+            lines.append(f"| {b['rate']:g} (raw only) | | | | | | | {ms(b['p50_ms'])} | {ms(b['p95_ms'])} | {ms(b['p99_ms'])} | |")
+        last = r["system"][-1] if r["system"] else None
+        if last and last.get("saturated"):
+            lines.append(f"\nSaturated at {last['rate']:g} requests/s ({last['saturated']}); the ladder stops there.")
+    if "http" in result:
+        r = result["http"]
+        lines += ["", f"HTTP command throughput, {r['command']} on one API process, closed loop, {r['seconds_per_level']} s "
+                  f"per level; raw baseline: minimal FastAPI + uvicorn app, one raw SQLite INSERT + COMMIT of "
+                  f"{r['stored_event_bytes']} bytes per request. Store: {r['store']}.", "",
+                  "| concurrent clients | Jingkang req/s | p50 ms | p99 ms | raw req/s | raw p50 ms | raw p99 ms | ratio (Jingkang ÷ raw) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for row in r["levels"]:
+            s_, b = row["system"], row["raw"]
+            lines.append(f"| {row['concurrency']} | {s_['per_s']:,.0f} | {s_['p50_ms']:,.0f} | {s_['p99_ms']:,.0f} | {b['per_s']:,.0f} | "
+                         f"{b['p50_ms']:,.0f} | {b['p99_ms']:,.0f} | {row['ratio']} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
-    parser.add_argument("--only", default="append,relay,replay,snapshot,growth")
+    parser.add_argument("--out", default="latest", help="results go to bench/results/OUT.json and OUT.md")
+    parser.add_argument("--only", default="append,relay,replay,snapshot,growth,e2e,http")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
-    sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000]}
+    sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000],
+             "e2e_rates": [5, 10, 20, 30, 40, 60], "e2e_seconds": 10, "http_concurrency": [1, 4, 16], "http_seconds": 8}
     if args.full:
         sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
     start_infrastructure()
@@ -306,15 +385,26 @@ def main() -> None:
     runs = {"append": lambda: bench_append(sizes["append"]), "relay": lambda: bench_relay(sizes["relay"]),
             "replay": lambda: bench_replay(sizes["replay"]), "snapshot": lambda: bench_snapshot(sizes["snapshot"]),
             "growth": lambda: bench_growth(sizes["growth"], probe=1000)}
+    http: dict | None = {"concurrencies": sizes["http_concurrency"], "seconds": sizes["http_seconds"]} if "http" in wanted else None
+    if wanted & {"e2e", "http"}:
+        # One system start for both: the throughput benchmark uses the clients the latency one registered.
+        import e2e as end_to_end  # bench/e2e.py
+        rates = sizes["e2e_rates"] if "e2e" in wanted else sizes["e2e_rates"][:1]
+        runs["e2e"] = lambda: end_to_end.bench_e2e(KAFKA, E2E_BASE_PORT, rates, sizes["e2e_seconds"], http=http)
     for name, run in runs.items():
-        if name in wanted:
+        if name in wanted or (name == "e2e" and http is not None):
             print(f"bench: {name} ...", flush=True)
             result[name] = run()
             print(f"bench: {name}: {json.dumps(result[name])}", flush=True)
+            if name == "e2e" and http is not None:
+                result["http"] = http["result"]
+                if "e2e" not in wanted:
+                    del result["e2e"]
+    result["machine"]["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown(result))
+    (out / f"{args.out}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{args.out}.md").write_text(markdown(result))
     print(markdown(result))
 
 
