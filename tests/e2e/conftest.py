@@ -64,3 +64,27 @@ def move_clock(system: dict, days: float) -> None:
     path = system["clock_file"]
     current = float(path.read_text()) if path.exists() else 0.0
     path.write_text(str(current + days * 86400))
+
+
+def open_store(system: dict, service: str):
+    """One service's event store of the running system, for reading (a test never writes
+    there): its SQLite file in the data dir opened read-only (or JINGKANG_<SVC>_STORE when a
+    run points it elsewhere), with intake's at-rest cipher key, so events decode as the
+    service's own Application decodes them."""
+    from shared.settings import load_settings, store_env
+    from shared.store import ServiceApplication
+
+    data = system["data"]
+    key_file = data / "intake.key"
+    settings = load_settings(service, {**os.environ, "JINGKANG_DATA_DIR": str(data)})
+    env = store_env(settings)
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        path = "/" + env["SQLITE_DBNAME"].lstrip("/")  # a URL's path: may start with //
+        env.update(SQLITE_DBNAME=f"file://{path}?mode=ro", CREATE_TABLE="n")
+    if service == "intake":
+        key = os.environ.get("JINGKANG_INTAKE_CIPHER_KEY") or (key_file.read_text().strip() if key_file.exists() else None)
+        if key:
+            env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=key)
+    # eventsourcing names PostgreSQL tables after the application (as shared.audit.open_store does).
+    store = type(f"{service.capitalize()}Store", (ServiceApplication,), {"name": service})
+    return store(env=env)
