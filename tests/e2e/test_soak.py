@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import calendar
 import collections
+import itertools
 import os
 import random
 import threading
@@ -86,6 +87,7 @@ class Soak:
         self.contracts: dict[str, dict] = {}  # contract id -> {budget, station, paid}
         self.refused: collections.Counter = collections.Counter()  # what was refused as over budget
         self.stop = threading.Event()
+        self.outcomes = itertools.cycle(["completed", "accepted", "completed", "declined", "requested", "completed"])
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -194,19 +196,15 @@ class Soak:
             assert (medical["kind"], medical["reason"], medical["status"]) == ("medical", "relapse_detected", "requested")
             me["referral"] = medical["referral_id"]
             answer = f"{referral}/v1/referrals/{medical['referral_id']}"
-            roll = rng.random()
-            if roll < 0.6:
+            with self.lock:
+                outcome = next(self.outcomes)
+            if outcome in ("completed", "accepted"):
                 self.call(http, "POST", answer + "/accept", HOSPITAL, (200,))
+            if outcome == "completed":
                 self.call(http, "POST", answer + "/complete", HOSPITAL, (200,))
-                me["outcome"] = "completed"
-            elif roll < 0.75:
-                self.call(http, "POST", answer + "/accept", HOSPITAL, (200,))
-                me["outcome"] = "accepted"  # still in hospital
-            elif roll < 0.9:
+            elif outcome == "declined":
                 self.call(http, "POST", answer + "/decline", HOSPITAL, (200,), json={"reason": "no_capacity"})
-                me["outcome"] = "declined"
-            else:
-                me["outcome"] = "requested"  # left unanswered: its deadline must catch it
+            me["outcome"] = outcome  # accepted: still in hospital; requested: its deadline must catch it
         if rng.random() < 0.25:
             self.call(http, "POST", f"{intake}/v1/clients/{client_id}/exit", WORKER, (200,), json={"reason": "recovered"})
             me["exited"] = True
@@ -451,99 +449,125 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         by_id[ce["id"]] = ce
     missing = [(v["type"].__name__, i) for i, v in expected.items() if i not in by_id]
     extra = [(ce["type"], i) for i, ce in by_id.items() if i not in expected]
-    assert not missing, f"{len(missing)} stored events never published, e.g. {missing[:5]}"
-    assert not extra, f"{len(extra)} published events about our subjects that no store holds, e.g. {extra[:5]}"
-    for i, ce in by_id.items():
-        v = expected[i]
-        assert (ce["type"], ce["subject"], ce["sequence"], ce["source"]) == (
-            event_type(v["type"]), v["subject"], v["sequence"], f"jingkang/{v['service']}"), ce
-
-    ours_dead = []
-    for ce in dead_letters:
-        if ce.get("id") in expected:
-            ours_dead.append((ce.get("type"), ce.get("id")))
-    assert not ours_dead, f"{len(ours_dead)} of our events were dead-lettered: {ours_dead[:5]}"
-
+    misplaced = [ce for i, ce in by_id.items() if i in expected and (
+        ce["type"], ce["subject"], ce["sequence"], ce["source"]) != (
+        event_type(expected[i]["type"]), expected[i]["subject"], expected[i]["sequence"],
+        f"jingkang/{expected[i]['service']}")]
+    ours_dead = [(ce.get("type"), ce.get("id")) for ce in dead_letters if ce.get("id") in expected]
     stored_count = collections.Counter(event_type(v["type"]) for v in expected.values())
     published_count = collections.Counter(ce["type"] for ce in by_id.values())
-    assert stored_count == published_count
     published_ce = list(by_id.values())
 
     def published(name: str) -> list[dict]:
         return [ce for ce in published_ce if ce["type"].split(".")[2] == name and ce["type"].endswith(".v1")]
 
-    consumed: dict[str, int] = {}
-
     # -- published = consumed: each event's effect downstream ---------------------------------
+    # (every worker is at the end of every partition it reads: caught_up above)
+    consumed: dict[str, int] = {}
+    problems: list[str] = []
+
+    def effect(name: str, ok, why) -> None:
+        """Each published `name` event must satisfy ok(ce); count those that do."""
+        events = published(name)
+        bad = [ce for ce in events if not ok(ce)]
+        problems.extend(why(ce) for ce in bad)
+        consumed[[ce["type"] for ce in events][0] if events else f"?.{name}"] = len(events) - len(bad)
+
     a_events, r_events, f_events, n_events = (stores[s] for s in ("assessment", "referral", "funding", "notification"))
-    records = {e.originator_id: e for e in of(a_events, ClientRecord.Opened)}
+    records = {e.originator_id for e in of(a_events, ClientRecord.Opened)}
     a_exits = {e.originator_id for e in of(a_events, ClientRecord.Exited)}
     referral_clients = {e.originator_id for e in of(r_events, ClientReferrals.Registered)}
     referral_exits = {e.originator_id for e in of(r_events, ClientReferrals.Exited)}
+    referral_classified = collections.Counter(e.originator_id for e in of(r_events, ClientReferrals.Classified))
     directory = {e.originator_id for e in of(n_events, DirectoryEntry.Registered)}
+    directory_exits = {e.originator_id for e in of(n_events, DirectoryEntry.Exited)}
+    located = {e.originator_id for e in of(n_events, DirectoryEntry.Located)}
+    client = lambda ce: uuid.UUID(ce["subject"])  # noqa: E731
 
-    registered = published("ClientRegistered")
-    problems = []
-    for ce in registered:
-        client = uuid.UUID(ce["subject"])
-        if client not in records:
-            problems.append(f"no assessment record for ClientRegistered {client}")
-        if ClientReferrals.id_for(client) not in referral_clients:
-            problems.append(f"referral did not learn ClientRegistered {client}")
-        if DirectoryEntry.id_for("client", client) not in directory:
-            problems.append(f"no notification directory entry for ClientRegistered {client}")
-    consumed["jingkang.intake.ClientRegistered.v1"] = len(registered) - len(problems)
-    registered_ids = {uuid.UUID(ce["subject"]) for ce in registered}
-    exited = published("ClientExited")
-    for ce in exited:
-        client = uuid.UUID(ce["subject"])
-        if client not in a_exits:
-            problems.append(f"assessment did not record ClientExited {client}")
-        if ClientReferrals.id_for(client) not in referral_exits:
-            problems.append(f"referral did not record ClientExited {client}")
-    consumed["jingkang.intake.ClientExited.v1"] = len(exited) - sum("ClientExited" in p for p in problems)
+    effect("ClientRegistered",
+           lambda ce: client(ce) in records and ClientReferrals.id_for(client(ce)) in referral_clients
+           and DirectoryEntry.id_for("client", client(ce)) in directory,
+           lambda ce: f"ClientRegistered {ce['subject']}: assessment record {client(ce) in records}, referral "
+                      f"{ClientReferrals.id_for(client(ce)) in referral_clients}, notification "
+                      f"{DirectoryEntry.id_for('client', client(ce)) in directory}")
+    effect("ClientExited",
+           lambda ce: client(ce) in a_exits and ClientReferrals.id_for(client(ce)) in referral_exits
+           and DirectoryEntry.id_for("client", client(ce)) in directory_exits,
+           lambda ce: f"ClientExited {ce['subject']} not recorded by every consumer")
+    classified = collections.Counter(client(ce) for ce in published("ClientClassified"))
+    effect("ClientClassified",
+           lambda ce: referral_classified[ClientReferrals.id_for(client(ce))] == classified[client(ce)],
+           lambda ce: f"client {ce['subject']}: {classified[client(ce)]} ClientClassified, referral recorded "
+                      f"{referral_classified[ClientReferrals.id_for(client(ce))]}")
 
     medical = collections.Counter(e.cause_event_id for e in of(r_events, Referral.Requested)
                                   if e.kind == "medical" and e.cause_event_id)
-    relapses = published("RelapseDetected")
-    for ce in relapses:
-        if medical[ce["id"]] != 1:
-            problems.append(f"RelapseDetected {ce['id']} opened {medical[ce['id']]} medical referrals, not 1")
-    relapse_ids = {ce["id"] for ce in relapses}
+    effect("RelapseDetected", lambda ce: medical[ce["id"]] == 1,
+           lambda ce: f"RelapseDetected {ce['id']} opened {medical[ce['id']]} medical referrals, not 1")
+    relapse_ids = {ce["id"] for ce in published("RelapseDetected")}
     problems += [f"a medical referral from {c}, which is no RelapseDetected" for c in medical if c not in relapse_ids]
-    consumed["jingkang.assessment.RelapseDetected.v1"] = sum(1 for ce in relapses if medical[ce["id"]] == 1)
 
     accrued = collections.Counter(e.session_id for e in of(f_events, PurchaseContract.SessionAccrued))
     unfunded = collections.Counter(e.session_id for e in of(f_events, StationFunding.SessionUnfunded))
-    sessions = published("ServiceSessionDelivered")
-    n_sessions_ok = 0
-    for ce in sessions:
-        sid = uuid.UUID(ce["data"]["session_id"])
-        times = accrued[sid] + unfunded[sid]
-        want = 1 if ce["data"]["attendance"] == "attended" else 0
-        if times != want:
-            problems.append(f"session {sid} ({ce['data']['attendance']}) accrued/unfunded {times} times, not {want}")
-        else:
-            n_sessions_ok += 1
-    session_ids = {uuid.UUID(ce["data"]["session_id"]) for ce in sessions}
+    session = lambda ce: uuid.UUID(ce["data"]["session_id"])  # noqa: E731
+    effect("ServiceSessionDelivered",
+           lambda ce: accrued[session(ce)] + unfunded[session(ce)] == (ce["data"]["attendance"] == "attended"),
+           lambda ce: f"session {session(ce)} ({ce['data']['attendance']}) accrued {accrued[session(ce)]} "
+                      f"and unfunded {unfunded[session(ce)]} times")
+    session_ids = {session(ce) for ce in published("ServiceSessionDelivered")}
     problems += [f"accrued session {s} was never delivered" for s in accrued if s not in session_ids]
-    consumed["jingkang.assessment.ServiceSessionDelivered.v1"] = n_sessions_ok
+    accrual = {ce["data"]["session_id"]: ce for ce in published("SessionAccrued")}
+    delivered = {ce["data"]["session_id"]: ce for ce in published("ServiceSessionDelivered")}
+    problems += [f"session {s} accrued {a['data']['amount']} for {delivered[s]['data']['service_type']}"
+                 for s, a in accrual.items() if s in delivered and a["subject"] in soak.contracts
+                 and a["data"]["amount"] != PRICES.get(delivered[s]["data"]["service_type"])]
 
     learned = {e.originator_id for e in of(f_events, StationFunding.Registered)}
-    stations_published = published("StationRegistered")
-    problems += [f"funding did not learn StationRegistered {ce['subject']}" for ce in stations_published
-                 if StationFunding.id_for(uuid.UUID(ce["subject"])) not in learned]
-    consumed["jingkang.referral.StationRegistered.v1"] = sum(
-        StationFunding.id_for(uuid.UUID(ce["subject"])) in learned for ce in stations_published)
+    effect("StationRegistered", lambda ce: StationFunding.id_for(client(ce)) in learned,
+           lambda ce: f"funding did not learn StationRegistered {ce['subject']}")
+    effect("PurchaseContractSigned", lambda ce: DirectoryEntry.id_for("contract", client(ce)) in located,
+           lambda ce: f"notification did not locate contract {ce['subject']}")
 
     caused = collections.Counter(e.cause_event_id for e in of(n_events, Notification.Scheduled) if e.cause_event_id)
-    transfers = published("TransferRequested")
-    problems += [f"TransferRequested {ce['id']} notified {caused[ce['id']]} times, not once" for ce in transfers
-                 if caused[ce["id"]] != 1]
-    consumed["jingkang.referral.TransferRequested.v1"] = sum(caused[ce["id"]] == 1 for ce in transfers)
-    paid_events = published("PurchaseContractPaid")
-    problems += [f"PurchaseContractPaid {ce['id']} notified nobody" for ce in paid_events if caused[ce["id"]] < 1]
-    consumed["jingkang.funding.PurchaseContractPaid.v1"] = sum(caused[ce["id"]] >= 1 for ce in paid_events)
+    effect("TransferRequested", lambda ce: caused[ce["id"]] == 1,
+           lambda ce: f"TransferRequested {ce['id']} notified {caused[ce['id']]} times, not once")
+    for name in ("PurchaseContractPaid", "ReferralOverdue", "DynamicCareContactDue", "PlanOverdue", "ReassessmentDue"):
+        effect(name, lambda ce: caused[ce["id"]] >= 1, lambda ce: f"{ce['type']} {ce['id']} notified nobody")
+    # an agreed plan: its "plan due" reminder is cancelled, or was never scheduled; never sent
+    plan_reminded = {e.client_id for e in of(n_events, Notification.Sent) if e.kind == "plan_due"}
+    planned = {client(ce): ce for ce in published("RehabPlanAgreed")}
+    effect("RehabPlanAgreed", lambda ce: client(ce) not in plan_reminded,
+           lambda ce: f"client {ce['subject']} was reminded of a plan agreed on {ce['data']['agreed_on']}")
+
+    # and what notification believes of each of the soak's clients' station is what referral placed
+    notification_store = open_store(system, "notification")
+    try:
+        for client_id, me in soak.clients.items():
+            if me["exited"]:
+                continue
+            entry = notification_store.repository.get(DirectoryEntry.id_for("client", uuid.UUID(client_id)))
+            me["notified_station"] = entry.station_id
+    finally:
+        notification_store.close()
+
+    # stored = published = consumed, for the log
+    clients = soak.clients.values()
+    print(f"\nsoak: {driven:.0f} s, {WORKERS} workers, {len(soak.clients)} clients "
+          f"({sum(c['relapsed'] for c in clients)} relapsed: {dict(collections.Counter(c['outcome'] for c in clients if c['relapsed']))}; "
+          f"{sum(c['exited'] for c in clients)} exited; {sum(len(c['sessions']) for c in clients)} sessions), "
+          f"retried {dict(soak.retries)}, refused as over budget {dict(soak.refused)}; "
+          f"{foreign} events on the topics not ours or after the snapshot; {len(dead_letters)} dead letters")
+    print(f"{'event type':<52}{'stored':>8}{'published':>10}{'dups':>6}{'consumed':>10}")
+    for name in sorted(set(stored_count) | set(published_count)):
+        print(f"{name:<52}{stored_count[name]:>8}{published_count[name]:>10}"
+              f"{duplicates.get(name, 0):>6}{consumed.get(name, '-'):>10}")
+    print("(consumed: events whose effect downstream was checked; '-': only forwarded to subscriptions)")
+
+    assert not missing, f"{len(missing)} stored events never published, e.g. {missing[:5]}"
+    assert not extra, f"{len(extra)} published events about our subjects that no store holds, e.g. {extra[:5]}"
+    assert not misplaced, f"{len(misplaced)} published with another type, subject or position: {misplaced[:2]}"
+    assert stored_count == published_count
+    assert not ours_dead, f"{len(ours_dead)} of our events were dead-lettered: {ours_dead[:5]}"
     assert not problems, f"{len(problems)} events without their effect downstream:\n" + "\n".join(problems[:10])
 
     # -- the invariants -------------------------------------------------------------------------
@@ -617,6 +641,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
             cid = uuid.UUID(client_id)
             want = ("placed" if cid in placed else "waitlisted") if me["willing"] else "not_placed"
             assert where["status"] == want, (client_id, me, where)
+            assert me["notified_station"] == placed.get(cid), f"notification has {client_id} at another station"
             # on an accepted medical referral the place (or the turn) is held for them
             assert where["in_hospital"] == (me["outcome"] == "accepted" and me["willing"]), (client_id, me, where)
 
@@ -657,7 +682,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         elif type(e).__name__ == "SettlementDeclined":
             budgets[e.originator_id]["held"].pop(e.settlement_id, None)
     signed = {ce["subject"]: Decimal(ce["data"]["budget"]) for ce in published("PurchaseContractSigned")}
-    for ce in paid_events:
+    for ce in published("PurchaseContractPaid"):
         assert Decimal(ce["data"]["paid_total"]) <= signed[ce["subject"]] and Decimal(ce["data"]["remaining"]) >= 0, ce
     for ce in published("SettlementApproved"):
         assert Decimal(ce["data"]["amount"]) <= signed[ce["subject"]], ce
@@ -671,15 +696,3 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     assert soak.contracts[small]["paid"] == SMALL_BUDGET, "the small contract's budget was not spent: drive longer"
     rejected = [ce for ce in published("BudgetExceededRejected") if ce["subject"] in soak.contracts]
     assert len(rejected) == soak.refused["settlement"], (rejected, soak.refused)
-
-    # stored = published = consumed, for the log
-    clients = soak.clients.values()
-    print(f"\nsoak: {driven:.0f} s, {WORKERS} workers, {len(soak.clients)} clients "
-          f"({sum(c['relapsed'] for c in clients)} relapsed, {sum(c['exited'] for c in clients)} exited, "
-          f"{sum(len(c['sessions']) for c in clients)} sessions), retried {dict(soak.retries)}, "
-          f"refused as over budget {dict(soak.refused)}; {foreign} events on the topics not ours or later; "
-          f"{len(dead_letters)} dead letters (none ours)")
-    print(f"{'event type':<52}{'stored':>8}{'published':>10}{'dups':>6}{'consumed':>10}")
-    for name in sorted(set(stored_count) | set(published_count)):
-        print(f"{name:<52}{stored_count[name]:>8}{published_count[name]:>10}"
-              f"{duplicates.get(name, 0):>6}{consumed.get(name, ''):>10}")
