@@ -122,8 +122,8 @@ class Soak:
 
     def set_up(self, http: httpx.Client) -> None:
         today = system_today(self.system)
-        layout = [("soak-1", [STREETS[0]], 3, SMALL_BUDGET), ("soak-2", STREETS[0:2], 4, Decimal("100000.00")),
-                  ("soak-3", [STREETS[2]], 2, None)]
+        layout = [("soak-1", [STREETS[0]], 4, SMALL_BUDGET), ("soak-2", STREETS[0:2], 6, Decimal("100000.00")),
+                  ("soak-3", [STREETS[2]], 3, None)]
         for name, streets, capacity, budget in layout:
             r = self.call(http, "POST", URL["referral"] + "/v1/stations", ADMIN, (201,), json={
                 "name": f"丰台区宁康驿站（{name}）", "operator": "丰台区精神康复协会", "tier": "ningkang_post",
@@ -177,7 +177,7 @@ class Soak:
             if placed["status"] == "placed":
                 assert street in self.stations[placed["station_id"]]["streets"], (placed, street)
                 today = system_today(self.system).isoformat()
-                for _ in range(rng.randrange(1, 4)):
+                for _ in range(rng.randrange(2, 6)):
                     service_type = rng.choice(["social_skills", "social_skills", "medication_training", "peer_support"])
                     attendance = "attended" if rng.random() < 0.85 else "no_show"
                     r = self.call(http, "POST", record + "/sessions", WORKER, (201,), json={
@@ -248,7 +248,7 @@ class Soak:
                         raised = True
                         [s3] = [s for s, v in self.stations.items() if v["name"] == "soak-3"]
                         self.call(http, "POST", f"{URL['referral']}/v1/stations/{s3}/capacity", ADMIN, (200,),
-                                  json={"capacity": 4})
+                                  json={"capacity": 6})
                 self.call(http, "POST", f"{URL['funding']}/v1/contracts/{large}/payments", OFFICER_A, (422,),
                           json={"amount": "100000.01", "period": period})
                 self.refused["payment"] += 1
@@ -386,7 +386,6 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         t.join(timeout=180)
     assert not any(t.is_alive() for t in threads), "a soak worker did not finish its journey in 3 minutes"
     driven = time.monotonic() - started
-    assert not soak.errors, f"{len(soak.errors)} journeys failed; first: " + "\n".join(soak.errors[:5])
     assert len(soak.clients) >= WORKERS, f"only {len(soak.clients)} clients in {driven:.0f} s"
 
     # and the month is over, so its accruals are settled
@@ -430,15 +429,19 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
                 assert ce_id not in expected, f"two stored events map to one CloudEvent id {ce_id}"
                 expected[ce_id] = {"type": type(public), "subject": public.subject, "sequence": n.id,
                                    "service": service}
-    ours = {v["subject"] for v in expected.values()}
+    # Anything else on the topics about the soak's own clients, stations and contracts can only
+    # have come from this system; other events not in its stores (those of integration tests or
+    # of another run sharing the broker, or published after the snapshot) are counted apart.
+    ours = set(soak.clients) | set(soak.stations) | set(soak.contracts)
 
     by_id: dict[str, dict] = {}
     duplicates: collections.Counter = collections.Counter()
     foreign = 0
     for ce in published_all:
-        service = ce["source"].split("/")[-1]
-        if ce["id"] not in expected and (ce["sequence"] > relayed.get(service, 0) or ce["subject"] not in ours):
-            foreign += 1  # published after the snapshot, or another system's on a shared broker
+        service = str(ce.get("source", "")).split("/")[-1]
+        later = not isinstance(ce.get("sequence"), int) or ce["sequence"] > relayed.get(service, 0)
+        if ce.get("id") not in expected and (later or ce.get("subject") not in ours):
+            foreign += 1
             continue
         if ce["id"] in by_id:
             duplicates[ce["type"]] += 1
@@ -504,7 +507,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
                                   if e.kind == "medical" and e.cause_event_id)
     effect("RelapseDetected", lambda ce: medical[ce["id"]] == 1,
            lambda ce: f"RelapseDetected {ce['id']} opened {medical[ce['id']]} medical referrals, not 1")
-    relapse_ids = {ce["id"] for ce in published("RelapseDetected")}
+    relapse_ids = {ce["id"] for ce in published_all if ce.get("type", "").endswith(".RelapseDetected.v1")}
     problems += [f"a medical referral from {c}, which is no RelapseDetected" for c in medical if c not in relapse_ids]
 
     accrued = collections.Counter(e.session_id for e in of(f_events, PurchaseContract.SessionAccrued))
@@ -514,7 +517,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
            lambda ce: accrued[session(ce)] + unfunded[session(ce)] == (ce["data"]["attendance"] == "attended"),
            lambda ce: f"session {session(ce)} ({ce['data']['attendance']}) accrued {accrued[session(ce)]} "
                       f"and unfunded {unfunded[session(ce)]} times")
-    session_ids = {session(ce) for ce in published("ServiceSessionDelivered")}
+    session_ids = {session(ce) for ce in published_all if ce.get("type", "").endswith(".ServiceSessionDelivered.v1")}
     problems += [f"accrued session {s} was never delivered" for s in accrued if s not in session_ids]
     accrual = {ce["data"]["session_id"]: ce for ce in published("SessionAccrued")}
     delivered = {ce["data"]["session_id"]: ce for ce in published("ServiceSessionDelivered")}
@@ -563,6 +566,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
               f"{duplicates.get(name, 0):>6}{consumed.get(name, '-'):>10}")
     print("(consumed: events whose effect downstream was checked; '-': only forwarded to subscriptions)")
 
+    # (a failed journey is reported after the system's own checks, which say more about why)
     assert not missing, f"{len(missing)} stored events never published, e.g. {missing[:5]}"
     assert not extra, f"{len(extra)} published events about our subjects that no store holds, e.g. {extra[:5]}"
     assert not misplaced, f"{len(misplaced)} published with another type, subject or position: {misplaced[:2]}"
@@ -696,3 +700,4 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     assert soak.contracts[small]["paid"] == SMALL_BUDGET, "the small contract's budget was not spent: drive longer"
     rejected = [ce for ce in published("BudgetExceededRejected") if ce["subject"] in soak.contracts]
     assert len(rejected) == soak.refused["settlement"], (rejected, soak.refused)
+    assert not soak.errors, f"{len(soak.errors)} journeys failed; first: " + "\n".join(soak.errors[:5])
