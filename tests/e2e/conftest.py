@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 
 import httpx
@@ -46,6 +47,9 @@ def system(kafka_bootstrap, tmp_path_factory):
                 break
             if proc.poll() is not None:
                 raise RuntimeError("deploy/run.py exited: " + line)
+        # Keep reading what run.py says (e.g. "referral worker exited with 1; stopping") into
+        # the data dir, where a failed test's reader finds it; an unread pipe could also fill.
+        threading.Thread(target=_copy_lines, args=(proc.stdout, data / "run.log"), daemon=True).start()
         wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
                    what="every service ready")
         yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file}
@@ -57,6 +61,13 @@ def system(kafka_bootstrap, tmp_path_factory):
             proc.kill()
 
 
+
+
+def _copy_lines(stream, path) -> None:
+    with open(path, "a") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
 
 
 def move_clock(system: dict, days: float) -> None:
