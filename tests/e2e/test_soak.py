@@ -28,6 +28,7 @@ from __future__ import annotations
 import calendar
 import collections
 import itertools
+import json
 import os
 import random
 import threading
@@ -39,7 +40,6 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 import pytest
 
-from shared.audit import PublicEventReader
 from shared.clock import LOCAL
 from shared.contract import event_type
 from shared.envelope import event_id
@@ -343,13 +343,34 @@ def caught_up(system: dict) -> dict[str, int] | None:
     return {s: p["relay"] for s, p in pos.items()}
 
 
-def read_all(bootstrap: str, topics: list[str]) -> list[dict]:
-    reader = PublicEventReader(bootstrap, topics, timeout_seconds=120)
+def read_all(bootstrap: str, topics: list[str], timeout: float = 120) -> list[dict]:
+    """The topics read from the beginning up to their end offsets now, by a fresh consumer
+    with no group (it commits nothing, disturbs no service's group): every JSON object
+    message, with where it was ("_at": "topic:partition", "_offset")."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
-        reader.read_to_end()
-        return reader.snapshot()
+        tps = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out, deadline = [], time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"{topics} not read to their end in {timeout:.0f} s"
+            for records in consumer.poll(timeout_ms=500).values():
+                for m in records:
+                    try:
+                        ce = json.loads(m.value)
+                    except (TypeError, ValueError):
+                        continue
+                    if isinstance(ce, dict):
+                        out.append({**ce, "_at": f"{m.topic}:{m.partition}", "_offset": m.offset})
+        return out
     finally:
-        reader.close()
+        consumer.close()
 
 
 def to_public(service: str):
@@ -460,6 +481,12 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     stored_count = collections.Counter(event_type(v["type"]) for v in expected.values())
     published_count = collections.Counter(ce["type"] for ce in by_id.values())
     published_ce = list(by_id.values())
+    # consumed: processed by every worker that reads its topic (their tracking records), per type
+    worker_positions = positions(system)
+    readers = {t: [s for s, ts in consumer_topics().items() if t in ts] for t in public_topics()}
+    processed = collections.Counter(
+        ce["type"] for ce in published_ce
+        if all(worker_positions[s].get(ce["_at"], -1) >= ce["_offset"] for s in readers[ce["_at"].rsplit(":", 1)[0]]))
 
     def published(name: str) -> list[dict]:
         return [ce for ce in published_ce if ce["type"].split(".")[2] == name and ce["type"].endswith(".v1")]
@@ -560,17 +587,19 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
           f"{sum(c['exited'] for c in clients)} exited; {sum(len(c['sessions']) for c in clients)} sessions), "
           f"retried {dict(soak.retries)}, refused as over budget {dict(soak.refused)}; "
           f"{foreign} events on the topics not ours or after the snapshot; {len(dead_letters)} dead letters")
-    print(f"{'event type':<52}{'stored':>8}{'published':>10}{'dups':>6}{'consumed':>10}")
+    print(f"{'event type':<52}{'stored':>8}{'published':>10}{'dups':>6}{'consumed':>10}{'effect':>8}")
     for name in sorted(set(stored_count) | set(published_count)):
         print(f"{name:<52}{stored_count[name]:>8}{published_count[name]:>10}"
-              f"{duplicates.get(name, 0):>6}{consumed.get(name, '-'):>10}")
-    print("(consumed: events whose effect downstream was checked; '-': only forwarded to subscriptions)")
+              f"{duplicates.get(name, 0):>6}{processed[name]:>10}{consumed.get(name, '-'):>8}")
+    print("(consumed: processed by every worker that reads its topic; effect: those whose effect downstream was "
+          "checked and found; '-': no per-event effect checked)")
 
     # (a failed journey is reported after the system's own checks, which say more about why)
     assert not missing, f"{len(missing)} stored events never published, e.g. {missing[:5]}"
     assert not extra, f"{len(extra)} published events about our subjects that no store holds, e.g. {extra[:5]}"
     assert not misplaced, f"{len(misplaced)} published with another type, subject or position: {misplaced[:2]}"
     assert stored_count == published_count
+    assert processed == published_count, "published events not processed by every worker that reads their topic"
     assert not ours_dead, f"{len(ours_dead)} of our events were dead-lettered: {ours_dead[:5]}"
     assert not problems, f"{len(problems)} events without their effect downstream:\n" + "\n".join(problems[:10])
 
