@@ -74,6 +74,12 @@ def system_today(system: dict) -> date:
     return system_now(system).astimezone(LOCAL).date()
 
 
+def client() -> httpx.Client:
+    """Idle connections are dropped well before uvicorn's 5 s keep-alive timeout: reusing one
+    the server is closing at that very moment is a reset the services have no part in."""
+    return httpx.Client(limits=httpx.Limits(keepalive_expiry=2.0))
+
+
 class Soak:
     """The driver: what it did and what it was answered, shared by the worker threads."""
 
@@ -93,7 +99,17 @@ class Soak:
 
     def call(self, http: httpx.Client, method: str, url: str, headers: dict, expect: tuple[int, ...], **kw):
         for attempt in range(30):
-            r = http.request(method, url, headers=headers, timeout=30, **kw)
+            try:
+                r = http.request(method, url, headers=headers, timeout=30, **kw)
+            except (httpx.ConnectError, httpx.ReadError) as e:
+                # never sent, or a read that changes nothing: try again; a POST cut short is not
+                # repeated (it may have been done), it fails the journey
+                if attempt == 29 or not (method == "GET" or isinstance(e, httpx.ConnectError)):
+                    raise
+                with self.lock:
+                    self.retries[type(e).__name__] += 1
+                time.sleep(0.2)
+                continue
             concurrent = r.status_code == 409 and "changed concurrently" in r.text
             if r.status_code not in expect and (concurrent or r.status_code == 503):
                 with self.lock:
@@ -211,7 +227,7 @@ class Soak:
 
     def worker(self, seed: int) -> None:
         rng = random.Random(seed)
-        with httpx.Client() as http:
+        with client() as http:
             while not self.stop.is_set():
                 try:
                     self.journey(http, rng)
@@ -230,7 +246,7 @@ class Soak:
         amounts = [Decimal("100.00")] * 5 + [Decimal("50.00"), Decimal("0.01")]
         raised = False
         started = time.monotonic()
-        with httpx.Client() as http:
+        with client() as http:
             try:
                 for amount in amounts:
                     if self.stop.wait(SOAK_SECONDS / 10):
@@ -392,7 +408,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     from services.referral.domain import ClientReferrals, DistrictPlacement, Referral
 
     soak = Soak(system)
-    with httpx.Client() as http:
+    with client() as http:
         soak.set_up(http)
 
     # When the workers push clients through for the soak's duration
@@ -414,7 +430,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     period = f"{today:%Y-%m}"
     last_day = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     move_clock(system, (last_day - today).days + 1.01)
-    with httpx.Client() as http:
+    with client() as http:
         wait_until(lambda: caught_up(system), timeout=180, interval=1, what="the relays and consumers to catch up")
         soak.settle(http, period)
 
@@ -512,23 +528,23 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
     directory = {e.originator_id for e in of(n_events, DirectoryEntry.Registered)}
     directory_exits = {e.originator_id for e in of(n_events, DirectoryEntry.Exited)}
     located = {e.originator_id for e in of(n_events, DirectoryEntry.Located)}
-    client = lambda ce: uuid.UUID(ce["subject"])  # noqa: E731
+    subject_of = lambda ce: uuid.UUID(ce["subject"])  # noqa: E731
 
     effect("ClientRegistered",
-           lambda ce: client(ce) in records and ClientReferrals.id_for(client(ce)) in referral_clients
-           and DirectoryEntry.id_for("client", client(ce)) in directory,
-           lambda ce: f"ClientRegistered {ce['subject']}: assessment record {client(ce) in records}, referral "
-                      f"{ClientReferrals.id_for(client(ce)) in referral_clients}, notification "
-                      f"{DirectoryEntry.id_for('client', client(ce)) in directory}")
+           lambda ce: subject_of(ce) in records and ClientReferrals.id_for(subject_of(ce)) in referral_clients
+           and DirectoryEntry.id_for("client", subject_of(ce)) in directory,
+           lambda ce: f"ClientRegistered {ce['subject']}: assessment record {subject_of(ce) in records}, referral "
+                      f"{ClientReferrals.id_for(subject_of(ce)) in referral_clients}, notification "
+                      f"{DirectoryEntry.id_for('client', subject_of(ce)) in directory}")
     effect("ClientExited",
-           lambda ce: client(ce) in a_exits and ClientReferrals.id_for(client(ce)) in referral_exits
-           and DirectoryEntry.id_for("client", client(ce)) in directory_exits,
+           lambda ce: subject_of(ce) in a_exits and ClientReferrals.id_for(subject_of(ce)) in referral_exits
+           and DirectoryEntry.id_for("client", subject_of(ce)) in directory_exits,
            lambda ce: f"ClientExited {ce['subject']} not recorded by every consumer")
-    classified = collections.Counter(client(ce) for ce in published("ClientClassified"))
+    classified = collections.Counter(subject_of(ce) for ce in published("ClientClassified"))
     effect("ClientClassified",
-           lambda ce: referral_classified[ClientReferrals.id_for(client(ce))] == classified[client(ce)],
-           lambda ce: f"client {ce['subject']}: {classified[client(ce)]} ClientClassified, referral recorded "
-                      f"{referral_classified[ClientReferrals.id_for(client(ce))]}")
+           lambda ce: referral_classified[ClientReferrals.id_for(subject_of(ce))] == classified[subject_of(ce)],
+           lambda ce: f"client {ce['subject']}: {classified[subject_of(ce)]} ClientClassified, referral recorded "
+                      f"{referral_classified[ClientReferrals.id_for(subject_of(ce))]}")
 
     medical = collections.Counter(e.cause_event_id for e in of(r_events, Referral.Requested)
                                   if e.kind == "medical" and e.cause_event_id)
@@ -553,9 +569,9 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
                  and a["data"]["amount"] != PRICES.get(delivered[s]["data"]["service_type"])]
 
     learned = {e.originator_id for e in of(f_events, StationFunding.Registered)}
-    effect("StationRegistered", lambda ce: StationFunding.id_for(client(ce)) in learned,
+    effect("StationRegistered", lambda ce: StationFunding.id_for(subject_of(ce)) in learned,
            lambda ce: f"funding did not learn StationRegistered {ce['subject']}")
-    effect("PurchaseContractSigned", lambda ce: DirectoryEntry.id_for("contract", client(ce)) in located,
+    effect("PurchaseContractSigned", lambda ce: DirectoryEntry.id_for("contract", subject_of(ce)) in located,
            lambda ce: f"notification did not locate contract {ce['subject']}")
 
     caused = collections.Counter(e.cause_event_id for e in of(n_events, Notification.Scheduled) if e.cause_event_id)
@@ -565,8 +581,8 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         effect(name, lambda ce: caused[ce["id"]] >= 1, lambda ce: f"{ce['type']} {ce['id']} notified nobody")
     # an agreed plan: its "plan due" reminder is cancelled, or was never scheduled; never sent
     plan_reminded = {e.client_id for e in of(n_events, Notification.Sent) if e.kind == "plan_due"}
-    planned = {client(ce): ce for ce in published("RehabPlanAgreed")}
-    effect("RehabPlanAgreed", lambda ce: client(ce) not in plan_reminded,
+    planned = {subject_of(ce): ce for ce in published("RehabPlanAgreed")}
+    effect("RehabPlanAgreed", lambda ce: subject_of(ce) not in plan_reminded,
            lambda ce: f"client {ce['subject']} was reminded of a plan agreed on {ce['data']['agreed_on']}")
 
     # and what notification believes of each of the soak's clients' station is what referral placed
@@ -646,7 +662,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
 
     # and the district as referral answers now agrees with that history
     capacity, streets, placed, waiting, away = final[DistrictPlacement.id_for(DISTRICT)]
-    with httpx.Client() as http:
+    with client() as http:
         listed = soak.call(http, "GET", URL["referral"] + "/v1/stations", ADMIN, (200,),
                            params={"district": DISTRICT}).json()["stations"]
         line = soak.call(http, "GET", URL["referral"] + "/v1/waitlist", ADMIN, (200,),
@@ -719,7 +735,7 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         assert Decimal(ce["data"]["paid_total"]) <= signed[ce["subject"]] and Decimal(ce["data"]["remaining"]) >= 0, ce
     for ce in published("SettlementApproved"):
         assert Decimal(ce["data"]["amount"]) <= signed[ce["subject"]], ce
-    with httpx.Client() as http:
+    with client() as http:
         for contract_id, c in soak.contracts.items():
             figures = soak.call(http, "GET", f"{URL['funding']}/v1/contracts/{contract_id}", OFFICER_A, (200,)).json()
             assert Decimal(figures["paid"]) == c["paid"] <= c["budget"], (figures["paid"], c)
