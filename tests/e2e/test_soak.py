@@ -591,8 +591,9 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
         for client_id, me in soak.clients.items():
             if me["exited"]:
                 continue
-            entry = notification_store.repository.get(DirectoryEntry.id_for("client", uuid.UUID(client_id)))
-            me["notified_station"] = entry.station_id
+            entry_id = DirectoryEntry.id_for("client", uuid.UUID(client_id))
+            repository = notification_store.repository
+            me["notified_station"] = repository.get(entry_id).station_id if entry_id in repository else "no entry"
     finally:
         notification_store.close()
 
@@ -646,10 +647,12 @@ def test_soak_stored_published_consumed_agree_and_the_invariants_hold(system):
                 assert e.client_id not in placed and e.client_id not in waiting, \
                     f"{e.client_id} waitlisted while placed or waiting (v{e.originator_version})"
                 waiting.append(e.client_id)
-            elif kind in ("Left", "Lapsed"):
-                placed.pop(e.client_id, None) if kind == "Left" else None
+            elif kind == "Left":  # exited: off the station or the list
+                placed.pop(e.client_id, None)
                 waiting = [w for w in waiting if w != e.client_id]
                 away.discard(e.client_id)
+            elif kind == "Lapsed":  # waited more than 90 days: off the list until re-verified
+                waiting = [w for w in waiting if w != e.client_id]
             elif kind == "LeftForHospital":
                 away.add(e.client_id)
             elif kind == "Returned":
