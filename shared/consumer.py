@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
@@ -55,6 +56,7 @@ class EventConsumer:
         attempts: int = 3,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        conflict_attempts: int = 50,
     ):
         self.app = app
         self.service = service
@@ -62,11 +64,17 @@ class EventConsumer:
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
+        # A write conflict (another command saved the aggregate first; nothing was saved) is
+        # transient by nature: the next attempt reads the new version. A hot aggregate (a
+        # district's placement, also written by API requests) can lose several races in a
+        # row, so conflicts have their own, larger bound: dead-lettering one loses its effect.
+        self.conflict_attempts = conflict_attempts
 
     def process(self, topic: str, partition: int, offset: int, value: bytes | None) -> Outcome:
         tracking = tracking_for(topic, partition, offset)
         last_error: Exception | None = None
-        for attempt in range(self.attempts):
+        failures = conflicts = 0
+        while True:
             try:
                 return self._process_once(tracking, value)
             except (InvalidMessage, DomainError) as e:
@@ -76,12 +84,21 @@ class EventConsumer:
                 if self.app.has_processed(tracking):  # another instance got there first
                     return Outcome("duplicate", tracking)
                 last_error = IntegrityError("conflicting write")
+                conflicts += 1
+                if conflicts >= self.conflict_attempts:
+                    break
+                # Short, growing, jittered: the writers that collided do not collide again in step.
+                self.sleep(min(0.02 * conflicts, 0.5) * random.uniform(0.5, 1.5))
+                continue
             except Exception as e:  # store unavailable, a bug: retry, then dead-letter
                 last_error = e
-                log.warning("attempt %d/%d failed for %s@%d: %r", attempt + 1, self.attempts, topic, offset, e)
-            if attempt + 1 < self.attempts:
-                self.sleep(self.backoff_seconds * 2**attempt)
-        return Outcome("dead_letter", tracking, reason=f"failed after {self.attempts} attempts: {last_error!r}")
+                failures += 1
+                log.warning("attempt %d/%d failed for %s@%d: %r", failures, self.attempts, topic, offset, e)
+                if failures >= self.attempts:
+                    break
+                self.sleep(self.backoff_seconds * 2 ** (failures - 1))
+        return Outcome("dead_letter", tracking,
+                       reason=f"failed after {failures + conflicts} attempts: {last_error!r}")
 
     def _process_once(self, tracking: Tracking, value: bytes | None) -> Outcome:
         if self.app.has_processed(tracking):

@@ -95,10 +95,25 @@ def exclusive_relay(settings: ServiceSettings, stop: threading.Event):
     return conn
 
 
+def leader_topic(settings: ServiceSettings) -> str:
+    """The one-partition topic through which faust elects the worker group's leader (the
+    only member that runs timers: deadlines). Its name is faust's (LeaderAssignor)."""
+    return f"{settings.consumer_group}-__assignor-__leader"
+
+
+def ensure_worker_topics(settings: ServiceSettings) -> None:
+    """Every topic a worker needs, before faust starts. faust creates the leader topic
+    itself as it starts, but when the broker's metadata does not show it yet at the first
+    join, no member is the leader and no deadline fires until a metadata refresh, minutes
+    later (the soak saw ReferralOverdue and intake's DeadlineBreached never come)."""
+    ensure_topics(settings.kafka_bootstrap, public_topics() + [settings.dead_letter_topic])
+    ensure_topics(settings.kafka_bootstrap, [leader_topic(settings)], partitions=1)
+
+
 def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:
     import faust
 
-    ensure_topics(settings.kafka_bootstrap, public_topics() + [settings.dead_letter_topic])
+    ensure_worker_topics(settings)
     metrics.serve(settings.metrics_port + 1 if settings.metrics_port else None)
     worker_app = create_worker(settings)
     try:

@@ -93,7 +93,8 @@ class Notifications(Deadlines, ServiceApplication):
         reminders: list[Notification] = []
         due_on = registered_on + timedelta(days=PLAN_WITHIN_DAYS)
         # Learned after the plan's deadline (a replay, a long outage): PlanOverdue speaks for it.
-        if not entry.exited and self.clock.today() <= due_on:
+        # Learned after the plan itself (it comes on assessment's topic): nothing to remind of.
+        if not entry.exited and not getattr(index, "plan_agreed", False) and self.clock.today() <= due_on:
             reminders = self._notifications(kind=PLAN_DUE, entry=entry, index=index, occurrence=due_on.isoformat(),
                                             cause_event_id=None, due_on=due_on,
                                             send_on=registered_on + timedelta(days=self.plan_reminder_days))
@@ -184,6 +185,7 @@ class Notifications(Deadlines, ServiceApplication):
         entry = self._entry("client", client_id)
         index = self._index(client_id)
         cancelled = self._cancel_waiting(index, kinds=(PLAN_DUE,), reason="plan agreed")
+        index.note_plan_agreed()
         deliveries = self._forwarding(forward, entry)
         self._save([entry, index, *cancelled, *deliveries], self._due(deliveries))
 

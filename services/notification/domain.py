@@ -177,6 +177,7 @@ class ClientNotifications(Aggregate):
         self.notification_ids: list[UUID] = []
         self.causes: list[str] = []
         self.waiting: dict[str, str] = {}  # notification id -> kind, for reminders of a later day
+        self.plan_agreed = False  # RehabPlanAgreed may be processed before ClientRegistered
 
     def caused_by(self, cause: str | None) -> bool:
         return cause is not None and cause in self.causes
@@ -194,6 +195,16 @@ class ClientNotifications(Aggregate):
 
     def waiting_for(self, kinds: Collection[str] | None = None) -> list[UUID]:
         return [UUID(n) for n, kind in self.waiting.items() if kinds is None or kind in kinds]
+
+    def note_plan_agreed(self) -> None:
+        """The client has a plan: no "plan due soon" reminder from now on, even for a
+        registration learned after it (the two come on different topics)."""
+        if not getattr(self, "plan_agreed", False):  # indexes stored before this event lack it
+            self._plan_noted()
+
+    @event("PlanNoted")
+    def _plan_noted(self) -> None:
+        self.plan_agreed = True
 
     def settle(self, notification_ids: Iterable[UUID]) -> None:
         """These reminders no longer wait (sent, or cancelled now)."""

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 
 import httpx
@@ -46,6 +47,9 @@ def system(kafka_bootstrap, tmp_path_factory):
                 break
             if proc.poll() is not None:
                 raise RuntimeError("deploy/run.py exited: " + line)
+        # Keep reading what run.py says (e.g. "referral worker exited with 1; stopping") into
+        # the data dir, where a failed test's reader finds it; an unread pipe could also fill.
+        threading.Thread(target=_copy_lines, args=(proc.stdout, data / "run.log"), daemon=True).start()
         wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
                    what="every service ready")
         yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file}
@@ -59,8 +63,39 @@ def system(kafka_bootstrap, tmp_path_factory):
 
 
 
+def _copy_lines(stream, path) -> None:
+    with open(path, "a") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
+
+
 def move_clock(system: dict, days: float) -> None:
     """Move every process of the running system `days` further ahead (cumulative)."""
     path = system["clock_file"]
     current = float(path.read_text()) if path.exists() else 0.0
     path.write_text(str(current + days * 86400))
+
+
+def open_store(system: dict, service: str):
+    """One service's event store of the running system, for reading (a test never writes
+    there): its SQLite file in the data dir opened read-only (or JINGKANG_<SVC>_STORE when a
+    run points it elsewhere), with intake's at-rest cipher key, so events decode as the
+    service's own Application decodes them."""
+    from shared.settings import load_settings, store_env
+    from shared.store import ServiceApplication
+
+    data = system["data"]
+    key_file = data / "intake.key"
+    settings = load_settings(service, {**os.environ, "JINGKANG_DATA_DIR": str(data)})
+    env = store_env(settings)
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        path = "/" + env["SQLITE_DBNAME"].lstrip("/")  # a URL's path: may start with //
+        env.update(SQLITE_DBNAME=f"file://{path}?mode=ro", CREATE_TABLE="n")
+    if service == "intake":
+        key = os.environ.get("JINGKANG_INTAKE_CIPHER_KEY") or (key_file.read_text().strip() if key_file.exists() else None)
+        if key:
+            env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=key)
+    # eventsourcing names PostgreSQL tables after the application (as shared.audit.open_store does).
+    store = type(f"{service.capitalize()}Store", (ServiceApplication,), {"name": service})
+    return store(env=env)

@@ -124,6 +124,31 @@ def test_a_persistent_failure_goes_to_the_dead_letter_topic_after_the_bound(app)
     assert len(calls) == 3 and stored(app) == 0
 
 
+def test_a_write_conflict_is_retried_beyond_the_failure_bound_and_is_never_dead_lettered_early(app):
+    # Another command changed the aggregate first (optimistic concurrency): nothing was saved
+    # and the next attempt sees the new version. On a hot aggregate (a district's placement,
+    # written by API requests too) three attempts were not enough: the soak saw a
+    # ClientClassified dead-lettered with "IntegrityError('conflicting write')", and the
+    # client was never placed or waitlisted.
+    def contended(call):
+        if call <= 6:
+            raise IntegrityError("a concurrent request saved the aggregate first")
+
+    consumer, calls = counting(app, contended)
+    assert consumer.process(TOPIC, 0, 1, encode(registered())).status == "processed"
+    assert len(calls) == 7 and stored(app) == 1
+
+
+def test_a_conflict_that_never_ends_is_still_dead_lettered_after_its_own_bound(app):
+    def always(call):
+        raise IntegrityError("conflict")
+
+    consumer, calls = counting(app, always)
+    outcome = consumer.process(TOPIC, 0, 1, encode(registered()))
+    assert outcome.dead_letter and "conflicting write" in outcome.reason
+    assert len(calls) == consumer.conflict_attempts and stored(app) == 0
+
+
 def test_a_refused_command_is_dead_lettered_at_once(app):
     def refuse(call):
         raise Conflict("the client has exited")

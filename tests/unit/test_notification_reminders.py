@@ -123,6 +123,18 @@ def test_an_agreed_plan_cancels_the_plan_due_reminder(service):
     assert (out["status"], out["send_on"], out["due_on"]) == ("cancelled", "2026-01-30", "2026-02-04")
 
 
+def test_a_plan_agreed_before_the_registration_arrives_schedules_no_plan_reminder(service):
+    # The two come on different topics (assessment, intake): either may be processed first.
+    client = uuid.uuid4()
+    service.publish(RehabPlanAgreed(client_id=client, plan_version=1, services=["peer_support"], agreed_by="client",
+                                    agreed_on=TODAY))
+    service.publish(registered(client))
+    service.day(25)
+    service.day(40)
+    assert service.notifications(client) == []
+    assert service.published() == []
+
+
 def test_an_exit_cancels_the_waiting_reminders(service):
     client = uuid.uuid4()
     service.publish(registered(client))
