@@ -82,3 +82,41 @@ def read_topic(bootstrap: str, topic: str, keep: Callable[[dict], bool], expect:
     finally:
         consumer.close()
     return kept
+
+
+def messages(bootstrap: str, topics: list[str], timeout: float = 120) -> list[Any]:
+    """Every message of the topics from the beginning up to their end offsets now, as
+    kafka-python records, read by a fresh consumer with no group (it commits nothing and
+    disturbs no service's group)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out, deadline = [], time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"{topics} not read to their end in {timeout:.0f} s"
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(records)
+        return out
+    finally:
+        consumer.close()
+
+
+def read_all(bootstrap: str, topics: list[str], timeout: float = 120) -> list[dict]:
+    """messages() that are JSON objects (CloudEvents), with where each was ("_at":
+    "topic:partition", "_offset")."""
+    out = []
+    for m in messages(bootstrap, topics, timeout):
+        try:
+            ce = json.loads(m.value)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(ce, dict):
+            out.append({**ce, "_at": f"{m.topic}:{m.partition}", "_offset": m.offset})
+    return out

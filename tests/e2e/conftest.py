@@ -31,7 +31,9 @@ def auth(role: str, district: str = "110105", sub: str = "e2e-staff") -> dict[st
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="session")
+# Package scope: the fifteen processes stop when the end-to-end tier is done, instead of
+# competing with the integration tests for the machine (and its broker restarts) until the end.
+@pytest.fixture(scope="package")
 def system(kafka_bootstrap, tmp_path_factory):
     data = tmp_path_factory.mktemp("system")
     trace_file = data / "spans.jsonl"

@@ -45,7 +45,7 @@ from shared.contract import event_type
 from shared.envelope import event_id
 from shared.topics import SERVICES, public_topics
 from tests.e2e.conftest import URL, auth, move_clock, open_store
-from tests.support import application_body, wait_until
+from tests.support import application_body, read_all, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -357,36 +357,6 @@ def caught_up(system: dict) -> dict[str, int] | None:
             if tp.rsplit(":", 1)[0] in topics and end > 0 and pos[service].get(tp, -1) < end - 1:
                 return None
     return {s: p["relay"] for s, p in pos.items()}
-
-
-def read_all(bootstrap: str, topics: list[str], timeout: float = 120) -> list[dict]:
-    """The topics read from the beginning up to their end offsets now, by a fresh consumer
-    with no group (it commits nothing, disturbs no service's group): every JSON object
-    message, with where it was ("_at": "topic:partition", "_offset")."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out, deadline = [], time.monotonic() + timeout
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"{topics} not read to their end in {timeout:.0f} s"
-            for records in consumer.poll(timeout_ms=500).values():
-                for m in records:
-                    try:
-                        ce = json.loads(m.value)
-                    except (TypeError, ValueError):
-                        continue
-                    if isinstance(ce, dict):
-                        out.append({**ce, "_at": f"{m.topic}:{m.partition}", "_offset": m.offset})
-        return out
-    finally:
-        consumer.close()
 
 
 def to_public(service: str):
