@@ -58,7 +58,9 @@ def open_store(service: str) -> ServiceApplication:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("<redacted>" if k in REDACTED else _plain(v)) for k, v in value.items() if not k.startswith("_")}
+        # Keys may be ids (a placement keyed by client): shown as text, like every other value.
+        return {str(k): ("<redacted>" if k in REDACTED else _plain(v)) for k, v in value.items()
+                if not (isinstance(k, str) and k.startswith("_"))}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)

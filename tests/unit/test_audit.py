@@ -84,3 +84,16 @@ def test_a_client_case_replays_across_services_in_time_order_and_as_of_a_moment(
         v["state"].get("referral_ids") == [] for v in then["believed"]["referral"].values())
     application = then["believed"]["intake"][str(application_id)]
     assert application["state"]["identity"] == "<redacted>" and application["state"]["client_id"] == str(client_id)
+
+
+def test_a_placed_clients_case_replays_with_the_district_placement_keyed_by_client():
+    # Given a client placed at a station (the district's placement keeps its clients by id)
+    from tests.unit.test_access_control import WORLDS
+
+    world = WORLDS["referral"]()
+    client = world.new_client()
+    # Then the auditor's case history shows the placement as it stood, its ids as text
+    history = client_history({"referral": world.app}, client)
+    placements = [b for b in history["believed"]["referral"].values() if b["type"] == "DistrictPlacement"]
+    assert placements and str(client) in placements[0]["state"]["placed"]
+    assert "DistrictPlacement.Placed" in [row["event"] for row in history["events"]]
