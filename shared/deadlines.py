@@ -44,11 +44,13 @@ class Agenda(Aggregate):
     def __init__(self, day: date, shard: int):
         self.day = day
         self.shard = shard
-        self.entries: list[tuple[str, UUID]] = []
+        # Pairs as lists, not tuples: a snapshot (JSON) gives back lists, and the membership
+        # test in schedule_all must answer the same whether the agenda came from one or not.
+        self.entries: list[list] = []  # [kind, subject_id]
 
     @event("Scheduled")
     def schedule(self, kind: str, subject_id: UUID) -> None:
-        self.entries.append((kind, subject_id))
+        self.entries.append([kind, subject_id])
 
 
 class Calendar(Aggregate):
@@ -90,7 +92,7 @@ class Deadlines:
                 agendas[agenda_id] = (self.repository.get(agenda_id) if agenda_id in self.repository
                                       else Agenda(day=day, shard=shard))
             agenda = agendas[agenda_id]
-            if (kind, subject_id) not in agenda.entries:
+            if [kind, subject_id] not in agenda.entries:
                 agenda.schedule(kind=kind, subject_id=subject_id)
         return list(agendas.values())
 

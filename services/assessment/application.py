@@ -112,10 +112,13 @@ class Assessments(Deadlines, ServiceApplication):
     def record_contact(self, client_id: UUID, *, method: str, outcome: str, staff: str,
                        contacted_on: date | None = None) -> ClientRecord:
         record = self.get_record(client_id)
+        due_before = record.contact_due_on
         record.record_contact(contacted_on=contacted_on or self.clock.today(), method=method, outcome=outcome,
                               staff=staff, today=self.clock.today())
-        # A reached client moves the next contact: the earlier agenda entry then finds nothing due.
-        self.save(record, *self.schedule_all([(CONTACT_DUE, client_id, record.contact_due_on)]))
+        # A reached client moves the next contact (the earlier agenda entry then finds nothing
+        # due); one not reached leaves it, and its entry is already on the agenda.
+        moved = record.contact_due_on != due_before
+        self.save(record, *(self.schedule_all([(CONTACT_DUE, client_id, record.contact_due_on)]) if moved else []))
         return record
 
     def report_relapse(self, client_id: UUID, *, reported_by: str, stability: str | None = None,

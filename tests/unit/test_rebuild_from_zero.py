@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from eventsourcing.domain import Snapshot
 
 from services.funding.application import create_application as funding_app
 from services.funding.consumers import create_consumer as funding_consumer
@@ -46,6 +47,19 @@ def assert_live_equals_rebuilt(app: Any) -> int:
     return len(rebuilt)
 
 
+def through_a_snapshot(app: Any, state: Any) -> Any:
+    """The aggregate as a snapshot would give it back: taken, stored by the service's own
+    mapper (its transcodings, cipher), read back and rebuilt."""
+    snapshot = Snapshot.take(state)
+    return app.mapper.to_domain_event(app.mapper.to_stored_event(snapshot)).mutate(None)
+
+
+# Known not to survive a snapshot: its dicts are keyed by ids (JSON keys must be text). It is
+# not snapshotted today; snapshotting it needs text keys first. The test below says so when
+# that changes, so this list cannot go stale.
+NOT_SNAPSHOTTABLE = {"DistrictPlacement"}
+
+
 @pytest.mark.parametrize("service", sorted(WORLDS))
 def test_after_every_route_was_called_each_aggregate_rebuilt_from_zero_equals_the_live_one(service):
     # Given a service that has answered each of its routes once, as a role allowed there
@@ -54,6 +68,14 @@ def test_after_every_route_was_called_each_aggregate_rebuilt_from_zero_equals_th
         assert world.call_as(key, roles[0]).status_code < 500
     # Then folding its log from zero gives the state it serves
     assert assert_live_equals_rebuilt(world.app) >= 2
+    # And every aggregate would read back the same through a snapshot (state changed outside
+    # an event, or a value the store's JSON does not give back as it was, would differ here)
+    for aggregate_id, state in folded_from_zero(world.app).items():
+        if type(state).__name__ in NOT_SNAPSHOTTABLE:
+            with pytest.raises(TypeError, match="keys must be"):
+                through_a_snapshot(world.app, state)
+            continue
+        assert vars(through_a_snapshot(world.app, state)) == vars(state), (type(state).__name__, aggregate_id)
 
 
 def test_intake_applications_clients_and_person_index_rebuilt_from_zero_equal_the_live_ones():
