@@ -16,6 +16,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from shared import metrics
 from shared.auth import Authority, guard
+from shared.contract import REGISTRY
+from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.store import command_context
 
@@ -100,9 +102,6 @@ def install_health(app: FastAPI, checks: Mapping[str, Callable[[], None]]) -> No
 def install_contract(app: FastAPI) -> None:
     """The published contract, served as committed (shared/contract/): the AsyncAPI
     document of the five topics and the JSON Schema of every public event type."""
-    from shared.contract import REGISTRY
-    from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
-
     @app.get("/contract/asyncapi.json", tags=["contract"])
     def asyncapi() -> FileResponse:
         """AsyncAPI 3.0: topics, messages, keys and headers."""
