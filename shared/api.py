@@ -19,6 +19,7 @@ from shared.auth import Authority, guard
 from shared.contract import REGISTRY
 from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.idempotency import Idempotency, IdempotencyMiddleware, install_idempotency
 from shared.store import command_context
 
 log = logging.getLogger("jingkang.api")
@@ -168,12 +169,18 @@ class MetricsMiddleware:
 
 
 def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]],
-                       authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None) -> FastAPI:
+                       authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None,
+                       idempotency: Idempotency | None = None) -> FastAPI:
     """The FastAPI app every service starts from; its api.py adds the routes. With an
-    ACCESS table every route is authorised by bearer token (shared/auth.py)."""
+    ACCESS table every route is authorised by bearer token (shared/auth.py); with an
+    Idempotency every POST command takes an Idempotency-Key (shared/idempotency.py)."""
     dependencies = [Depends(guard(authority, dict(access)))] if authority is not None and access is not None else []
+    if idempotency is not None:  # after the guard: the key is the caller's
+        dependencies.append(Depends(idempotency.dependency))
     api = FastAPI(title=title, description=description, version="1", dependencies=dependencies)
     install_error_handlers(api)
+    if idempotency is not None:
+        install_idempotency(api)
     install_health(api, checks)
 
     install_contract(api)
@@ -182,6 +189,7 @@ def create_service_api(title: str, description: str, checks: Mapping[str, Callab
     def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    api.add_middleware(IdempotencyMiddleware)  # inside the command context it uses
     api.add_middleware(CommandContextMiddleware)
     api.add_middleware(MetricsMiddleware, service=title.split()[-1].lower())
     FastAPIInstrumentor.instrument_app(api, excluded_urls="health,ready")

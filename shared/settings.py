@@ -57,6 +57,7 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    idempotency_hours: float = 24.0  # how long an Idempotency-Key is honoured (shared/idempotency.py)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -92,6 +93,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_key=env.get("JINGKANG_JWT_KEY") or None,
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        idempotency_hours=float(env.get("JINGKANG_IDEMPOTENCY_HOURS", "24")),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):

@@ -13,6 +13,7 @@ get -> call -> save. Its save() does two things the library leaves to us:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import date
 from contextvars import ContextVar
@@ -21,7 +22,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, Notification, ProcessRecorder, Tracking, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, ProcessRecorder, Tracking, Transcoding
 from eventsourcing.utils import resolve_topic
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -43,6 +44,9 @@ class CommandContext:
     traceparent: str | None = None
     tracking: Tracking | None = None
     tracking_used: bool = field(default=False, repr=False)
+    # A request with an Idempotency-Key holds its saves here (shared.idempotency) and commits
+    # them with the record of its answer, in one transaction.
+    held: Any = field(default=None, repr=False)
 
 
 _current: ContextVar[CommandContext | None] = ContextVar("jingkang_command_context", default=None)
@@ -97,6 +101,22 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
+def sets_state(command):
+    """For a command that sets a state (consent, accept, complete, approve): repeated, it
+    records nothing. When an identical request won a race (the store's optimistic
+    concurrency refused this one), the command runs again, finds the state set and answers
+    with it instead of a conflict."""
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(3):
+            try:
+                return command(*args, **kwargs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+    return run
+
+
 class ServiceApplication(Application):
     """Base of each service's Application (Intake, Assessments, Referrals, ...)."""
 
@@ -120,9 +140,17 @@ class ServiceApplication(Application):
             if getattr(getattr(self.recorder, "datastore", None), "enable_db_functions", False):
                 # That insert path ignores tracking records: never lose one silently.
                 raise RuntimeError("consumers must not use POSTGRES_ENABLE_DB_FUNCTIONS (tracking would be dropped)")
+        elif ctx is not None and ctx.held is not None:
+            ctx.held.collect_events(*objs, **kwargs)
+            return []
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*objs, **kwargs)
-        meta = self._meta(ctx)
+        return self.commit(processing)
+
+    def commit(self, processing: ProcessingEvent) -> Any:
+        """Record what a command collected, in one transaction: stamped with the command's
+        metadata, snapshots taken, followers notified."""
+        meta = self._meta(_current.get())
         for domain_event in processing.events:
             vars(domain_event)[META] = meta
         recordings = self._record(processing)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from datetime import date, timedelta
@@ -120,3 +121,23 @@ def read_all(bootstrap: str, topics: list[str], timeout: float = 120) -> list[di
         if isinstance(ce, dict):
             out.append({**ce, "_at": f"{m.topic}:{m.partition}", "_offset": m.offset})
     return out
+
+
+MONEY_MOVING_PATH = re.compile(r"/(payments|payment|settlements|subsidies)$")
+
+
+def keyed(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """Headers with a new Idempotency-Key: each call is a new request (funding's money-moving
+    commands require one)."""
+    return {**(headers or {}), "Idempotency-Key": str(uuid.uuid4())}
+
+
+def with_idempotency_keys(client: Any) -> Any:
+    """An httpx/TestClient that sends a new Idempotency-Key with every money-moving POST
+    that does not carry one, as a careful client would."""
+    def add_key(request: Any) -> None:
+        if request.method == "POST" and MONEY_MOVING_PATH.search(request.url.path) and "idempotency-key" not in request.headers:
+            request.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+    client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks.get("request", []), add_key]}
+    return client

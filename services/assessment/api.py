@@ -17,6 +17,7 @@ from services.assessment.domain import (
 )
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
+from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
 Stability = Literal["stable", "basically_stable", "unstable"]
@@ -196,7 +197,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
         checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, idempotency=idempotency_for(settings, assessments),
     )
 
     def get_assessments() -> Assessments:

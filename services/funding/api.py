@@ -22,6 +22,7 @@ from shared.api import broker_reachable, create_service_api
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
+from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Money is committed by funding officers
@@ -53,6 +54,12 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/stations/{station_id}/subsidies": OFFICERS,
     "GET /v1/purchasers/{purchaser_code}": READERS,
 }
+
+# Commands that move money are refused without an Idempotency-Key: a client retrying after a
+# timeout must never pay twice (shared/idempotency.py).
+MONEY_MOVING = ("POST /v1/contracts/{contract_id}/payments", "POST /v1/contracts/{contract_id}/settlements",
+                "POST /v1/contracts/{contract_id}/settlements/{settlement_id}/payment",
+                "POST /v1/stations/{station_id}/subsidies")
 
 DISTRICT = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county-level code, e.g. 110105")
 PERIOD = Field(pattern=r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$", description="a quarter (2026-Q1) or a month (2026-03)")
@@ -285,7 +292,7 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         "Government purchase-of-service contracts: sessions accrued, settlements approved by a second person, "
         "payments against the budget, subsidies for demonstration stations.",
         checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, idempotency=idempotency_for(settings, funding, MONEY_MOVING),
     )
 
     def get_funding() -> Funding:

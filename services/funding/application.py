@@ -13,7 +13,7 @@ from uuid import UUID
 from services.funding.domain import LOTTERY_MINIMUM, BudgetExceeded, PurchaseContract, PurchaserPlan, StationFunding
 from shared.clock import Clock, SystemClock
 from shared.settings import ServiceSettings, SettingsError, store_env
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, sets_state
 
 
 class Funding(ServiceApplication):
@@ -101,16 +101,19 @@ class Funding(ServiceApplication):
         self.save(contract)
         return contract.settlement(settlement_id)
 
+    @sets_state
     def approve_settlement(self, contract_id: UUID, settlement_id: UUID, *, approved_by: str) -> dict[str, Any]:
+        """Approved again by the same person: nothing new."""
         contract = self.get_contract(contract_id)
-        contract.approve_settlement(settlement_id, approved_by=approved_by, today=self.clock.today())
-        self.save(contract)
+        if contract.approve_settlement(settlement_id, approved_by=approved_by, today=self.clock.today()):
+            self.save(contract)
         return contract.settlement(settlement_id)
 
+    @sets_state
     def decline_settlement(self, contract_id: UUID, settlement_id: UUID, *, declined_by: str) -> dict[str, Any]:
         contract = self.get_contract(contract_id)
-        contract.decline_settlement(settlement_id, declined_by=declined_by, today=self.clock.today())
-        self.save(contract)
+        if contract.decline_settlement(settlement_id, declined_by=declined_by, today=self.clock.today()):
+            self.save(contract)
         return contract.settlement(settlement_id)
 
     def pay_settlement(self, contract_id: UUID, settlement_id: UUID) -> dict[str, Any]:

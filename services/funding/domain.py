@@ -366,8 +366,11 @@ class PurchaseContract(Aggregate):
         except KeyError:
             raise NotFound("settlement", settlement_id) from None
 
-    def approve_settlement(self, settlement_id: UUID, *, approved_by: str, today: date) -> None:
+    def approve_settlement(self, settlement_id: UUID, *, approved_by: str, today: date) -> bool:
+        """False (nothing new) when the same person approved it already."""
         s = self.settlement(settlement_id)
+        if s["status"] == "approved" and s["approved_by"] == approved_by:
+            return False
         if s["status"] != "pending":
             raise Conflict(f"the settlement is {s['status']}: only one awaiting approval can be approved")
         if approved_by == s["prepared_by"]:
@@ -376,19 +379,23 @@ class PurchaseContract(Aggregate):
         self._settlement_approved(settlement_id=settlement_id, approved_by=approved_by, approved_on=today,
                                   period=s["period"], accrued=s["accrued"], performance_score=s["performance_score"],
                                   amount=s["amount"])
+        return True
 
     @event("SettlementApproved")
     def _settlement_approved(self, settlement_id: UUID, approved_by: str, approved_on: date, period: str,
                              accrued: Decimal, performance_score: Decimal, amount: Decimal) -> None:
         self.settlements[str(settlement_id)].update(status="approved", approved_by=approved_by, approved_on=approved_on)
 
-    def decline_settlement(self, settlement_id: UUID, *, declined_by: str, today: date) -> None:
+    def decline_settlement(self, settlement_id: UUID, *, declined_by: str, today: date) -> bool:
         """A prepared settlement found wrong: it frees its share of the budget and its
-        period may be settled again."""
+        period may be settled again. False (nothing new) when the same person declined it already."""
         s = self.settlement(settlement_id)
+        if s["status"] == "declined" and s["declined_by"] == declined_by:
+            return False
         if s["status"] != "pending":
             raise Conflict(f"the settlement is {s['status']}: only one awaiting approval can be declined")
         self._settlement_declined(settlement_id=settlement_id, declined_by=declined_by, declined_on=today)
+        return True
 
     @event("SettlementDeclined")
     def _settlement_declined(self, settlement_id: UUID, declined_by: str, declined_on: date) -> None:

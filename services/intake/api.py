@@ -19,6 +19,7 @@ from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
+from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Applications are taken, verified,
@@ -128,6 +129,11 @@ class ApplicationCreated(BaseModel):
     application_id: UUID
 
 
+class ConsentOut(BaseModel):
+    application_id: UUID
+    status: Literal["consented"]
+
+
 class ClientCreated(BaseModel):
     client_id: UUID
 
@@ -193,7 +199,7 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         "Jingkang intake",
         "Applications and the client register. Personal identifiers stay here, encrypted at rest.",
         checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, idempotency=idempotency_for(settings, intake),
     )
 
     @api.exception_handler(IdentityErased)
@@ -266,11 +272,17 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         application_in_district(request, application_id)
         return application_out(intake.reject_identity(application_id, reason=body.reason))
 
-    @api.post("/v1/applications/{application_id}/consent", status_code=201, tags=["applications"])
-    def record_consent(application_id: UUID, body: ConsentIn, request: Request, intake: Intake = Depends(get_intake)):
-        """Record informed consent (required before registration)."""
+    @api.post("/v1/applications/{application_id}/consent", status_code=201, response_model=ConsentOut,
+              tags=["applications"], responses={200: {"model": ConsentOut, "description": "this consent was already "
+                                                      "recorded: nothing new is stored"}})
+    def record_consent(application_id: UUID, body: ConsentIn, request: Request, response: Response,
+                       intake: Intake = Depends(get_intake)):
+        """Record informed consent (required before registration): 201 ConsentRecorded. The
+        same consent again records nothing and answers 200 (safe to retry); another scope
+        replaces it."""
         application_in_district(request, application_id)
-        intake.record_consent(application_id, signed_by=body.signed_by, scope=body.scope.model_dump())
+        if not intake.record_consent(application_id, signed_by=body.signed_by, scope=body.scope.model_dump()):
+            response.status_code = 200
         return {"application_id": application_id, "status": "consented"}
 
     @api.post("/v1/applications/{application_id}/register", status_code=201, response_model=ClientCreated, tags=["applications"])

@@ -27,7 +27,7 @@ from shared.clock import Clock, SystemClock
 from shared.deadlines import Deadlines
 from shared.errors import Conflict, NotFound
 from shared.settings import ServiceSettings, store_env
-from shared.store import ServiceApplication, command_context
+from shared.store import ServiceApplication, command_context, sets_state
 
 log = logging.getLogger("jingkang.intake")
 
@@ -86,10 +86,14 @@ class Intake(Deadlines, ServiceApplication):
         self.save(application, index, agenda)
         return application.id
 
-    def record_consent(self, application_id: UUID, *, signed_by: str, scope: dict[str, bool]) -> None:
+    @sets_state
+    def record_consent(self, application_id: UUID, *, signed_by: str, scope: dict[str, bool]) -> bool:
+        """False when the same consent was already recorded: nothing new is stored."""
         application = self.get_application(application_id)
-        application.record_consent(signed_by=signed_by, scope=scope, today=self.clock.today())
+        if not application.record_consent(signed_by=signed_by, scope=scope, today=self.clock.today()):
+            return False
         self.save(application)
+        return True
 
     def register_client(self, application_id: UUID) -> UUID:
         application = self.get_application(application_id)

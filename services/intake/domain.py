@@ -231,7 +231,8 @@ class Application(Aggregate):
         if self.client_id:
             raise Conflict(f"application already registered as client {self.client_id}")
 
-    def record_consent(self, *, signed_by: str, scope: dict[str, bool], today: date) -> None:
+    def record_consent(self, *, signed_by: str, scope: dict[str, bool], today: date) -> bool:
+        """False (nothing recorded) when this very consent is already on record."""
         if self.client_id:
             raise Conflict("the client is already registered; record a consent change on the client")
         self._open()
@@ -241,7 +242,10 @@ class Application(Aggregate):
             raise Conflict("a guardian is on record: consent must be signed by the guardian")
         if signed_by == "guardian" and not self.has_guardian and today >= self.adult_on:
             raise Conflict("no guardian is on record for this application: the applicant signs")
+        if self.consent and (self.consent["signed_by"], self.consent["scope"]) == (signed_by, scope):
+            return False
         self._consent_recorded(signed_by=signed_by, scope=scope, signed_on=today)
+        return True
 
     @event("ConsentRecorded")
     def _consent_recorded(self, signed_by: str, scope: dict[str, bool], signed_on: date) -> None:

@@ -18,6 +18,7 @@ from services.notification.domain import Delivery, Notification, Subscription
 from shared.api import broker_reachable, create_service_api
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
+from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Notifications are read by the stations
@@ -127,7 +128,7 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
         "Jingkang notification",
         "Reminders and their delivery through channels; webhook subscriptions of district integrations.",
         checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, idempotency=idempotency_for(settings, notifications),
     )
 
     def get_notifications() -> Notifications:

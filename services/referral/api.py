@@ -16,6 +16,7 @@ from services.referral.domain import (
 )
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
+from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Stations and their capacity are the
@@ -174,7 +175,7 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
         "stations, placement and the district waitlists.",
         checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, idempotency=idempotency_for(settings, referrals),
     )
 
     def get_referrals() -> Referrals:

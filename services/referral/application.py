@@ -15,7 +15,7 @@ from shared.clock import LOCAL, Clock, SystemClock
 from shared.deadlines import Deadlines
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.settings import ServiceSettings, store_env
-from shared.store import ServiceApplication
+from shared.store import ServiceApplication, sets_state
 
 # Deadline kinds on the agenda (shared.deadlines).
 REFERRAL_DUE = "referral_due"  # subject: referral id
@@ -78,8 +78,12 @@ class Referrals(Deadlines, ServiceApplication):
         return self.request_referral(client_id=client_id, kind="medical", reason="relapse_detected",
                                      cause_event_id=cause_event_id)
 
+    @sets_state
     def accept_referral(self, referral_id: UUID) -> Referral:
+        """Accepted again: nothing new (the place moved once)."""
         referral = self.get_referral(referral_id)
+        if referral.status == "accepted":
+            return referral
         referral.accept(at=self.clock.now())
         district = self._placement_of(self._client(referral.client_id))
         if referral.kind == "professional":
@@ -92,20 +96,29 @@ class Referrals(Deadlines, ServiceApplication):
         self.save(referral, *([district] if district else []))
         return referral
 
+    @sets_state
     def decline_referral(self, referral_id: UUID, reason: str, note: str | None = None) -> Referral:
         referral = self.get_referral(referral_id)
+        if referral.status == "declined" and referral.outcome_reason == reason:
+            return referral
         referral.decline(reason=reason, note=note, at=self.clock.now())
         self.save(referral)
         return referral
 
+    @sets_state
     def complete_referral(self, referral_id: UUID) -> Referral:
         referral = self.get_referral(referral_id)
+        if referral.status == "completed":
+            return referral
         referral.complete(at=self.clock.now())
         self.save(referral, *self._back_from_hospital(referral))
         return referral
 
+    @sets_state
     def cancel_referral(self, referral_id: UUID, reason: str | None, note: str | None = None) -> Referral:
         referral = self.get_referral(referral_id)
+        if referral.status == "cancelled" and referral.outcome_reason == (reason or None):
+            return referral
         referral.cancel(reason=reason, note=note, at=self.clock.now())
         # An accepted medical referral cancelled: the client did not stay in hospital.
         self.save(referral, *self._back_from_hospital(referral))

@@ -17,7 +17,7 @@ import pytest
 
 from shared.clock import LOCAL
 from tests.e2e.conftest import URL, auth, move_clock
-from tests.support import application_body, read_topic, wait_until
+from tests.support import application_body, keyed, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
 WORKER = auth("station_worker", sub="worker-e2e")
@@ -65,10 +65,10 @@ def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system
                what="funding to learn the station's tier")
     # its construction subsidy is granted once
     subsidy = {"kind": "construction", "amount": "200000.00"}
-    r = httpx.post(f"{URL['funding']}/v1/stations/{station_id}/subsidies", json=subsidy, headers=OFFICER_A)
+    r = httpx.post(f"{URL['funding']}/v1/stations/{station_id}/subsidies", json=subsidy, headers=keyed(OFFICER_A))
     assert r.status_code == 201, r.text
     assert httpx.post(f"{URL['funding']}/v1/stations/{station_id}/subsidies", json=subsidy,
-                      headers=OFFICER_A).status_code == 409
+                      headers=keyed(OFFICER_A)).status_code == 409
 
     # and a purchase contract for it from the start of this month
     today = system_today(system)
@@ -101,7 +101,7 @@ def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system
     last_day = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     move_clock(system, (last_day - today).days + 1.01)
     period = f"{today:%Y-%m}"
-    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/settlements", headers=OFFICER_A, json={
+    r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/settlements", headers=keyed(OFFICER_A), json={
         "period": period, "performance_score": "0.9", "reasons": ["督导评估：服务记录完整"]})
     assert r.status_code == 201, r.text
     settlement = r.json()
@@ -115,7 +115,7 @@ def test_sessions_accrue_are_settled_approved_by_a_second_person_and_paid(system
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
     assert (r.json()["prepared_by"], r.json()["approved_by"]) == ("officer-a-e2e", "officer-b-e2e")
     r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/settlements/{settlement['settlement_id']}/payment",
-                   headers=OFFICER_B)
+                   headers=keyed(OFFICER_B))
     assert r.status_code == 201, r.text
 
     # Then the contract's figures

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import URL, auth
-from tests.support import application_body, read_topic, wait_until
+from tests.support import application_body, keyed, read_topic, wait_until
 
 pytestmark = pytest.mark.e2e
 def register_client(actor: str = "worker-e2e") -> str:
@@ -92,11 +92,11 @@ def test_funding_signs_pays_and_refuses_overpayment(system):
     assert r.status_code == 201, r.text
     contract_id = r.json()["contract_id"]
     r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "60000.00", "period": "2026-06"},
-                   headers=officer)
+                   headers=keyed(officer))
     assert r.status_code == 201, r.text
     assert (r.json()["paid_total"], r.json()["remaining"]) == ("60000.00", "40000.00")
     r = httpx.post(f"{URL['funding']}/v1/contracts/{contract_id}/payments", json={"amount": "40000.01", "period": "2026-07"},
-                   headers=officer)
+                   headers=keyed(officer))
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "amount"
 

@@ -36,7 +36,7 @@ from shared.contract.intake import ClientRegistered, ConsentScope
 from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings, store_env
 from shared.store import event_meta
-from tests.support import applicant, application_body
+from tests.support import applicant, application_body, with_idempotency_keys
 
 KEY = "test-key-access-control-0123456789abcdef"  # HS256: at least 32 bytes
 HERE, THERE = "110105", "110108"
@@ -227,7 +227,7 @@ class FundingWorld(World):
     def __init__(self):
         super().__init__("funding")
         self.app = funding_app(self.settings, clock=self.clock)  # today 2026-01-05: 2025 is over
-        self.http = TestClient(funding_api.create_app(self.settings, self.app))
+        self.http = with_idempotency_keys(TestClient(funding_api.create_app(self.settings, self.app)))
         self.station = uuid.uuid4()
         self.app.learn_station(station_id=self.station, tier="provincial_demo", district_code=HERE)
         self.contract = self.sign(self.station)

@@ -27,6 +27,7 @@ from shared.settings import load_settings
 ASSESSMENT, REFERRAL = "jingkang.assessment.v1", "jingkang.referral.v1"
 NOW = datetime(2026, 3, 31, 2, tzinfo=timezone.utc)
 STATION = uuid.uuid4()
+from tests.support import with_idempotency_keys
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def consumer(settings, funding):
 
 @pytest.fixture
 def http(settings, funding):
-    return TestClient(create_app(settings, funding))
+    return with_idempotency_keys(TestClient(create_app(settings, funding)))
 
 
 @pytest.fixture

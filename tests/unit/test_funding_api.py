@@ -19,6 +19,7 @@ from shared.contract.funding import LotteryShareBelowMinimum, PurchaseContractPa
 from shared.settings import load_settings
 
 STATION = str(uuid4())
+from tests.support import with_idempotency_keys
 
 
 def contract_body(**overrides):
@@ -44,7 +45,7 @@ def funding():
 @pytest.fixture
 def client(funding):
     settings = load_settings("funding", {"JINGKANG_FUNDING_STORE": "memory://"})
-    return TestClient(create_app(settings, funding))
+    return with_idempotency_keys(TestClient(create_app(settings, funding)))
 
 
 @pytest.fixture

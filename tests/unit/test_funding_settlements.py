@@ -30,6 +30,7 @@ STATION = str(uuid.uuid4())
 A = {"X-Jingkang-Actor": "officer-a", "X-Jingkang-Role": "funding_officer"}
 B = {"X-Jingkang-Actor": "officer-b", "X-Jingkang-Role": "funding_officer"}
 REASONS = ["服务记录完整", "two outcome indicators below target"]
+from tests.support import with_idempotency_keys
 
 
 def contract_body(budget="100000.00", **overrides):
@@ -42,7 +43,7 @@ def contract_body(budget="100000.00", **overrides):
 def make(store: str = "memory://") -> tuple[Funding, TestClient]:
     settings = load_settings("funding", {"JINGKANG_FUNDING_STORE": store})
     funding = create_application(settings, clock=FixedClock(NOW))
-    return funding, TestClient(create_app(settings, funding))
+    return funding, with_idempotency_keys(TestClient(create_app(settings, funding)))
 
 
 @pytest.fixture
@@ -178,8 +179,8 @@ def test_a_settlement_over_the_remaining_budget_is_refused_and_the_refusal_recor
     assert response.status_code == 422, response.text
     assert response.json() == {"error": "invalid_input", "errors": [
         {"field": "amount", "reason": "the settlement of 2284.00 exceeds the remaining budget of 1900.00"}]}
-    # and exactly one event was stored: the refusal, published as BudgetExceededRejected with the figures
-    assert stored(funding) == before + 1
+    # and exactly one domain event was stored: the refusal, published as BudgetExceededRejected with the figures
+    assert stored(funding) == before + 2  # the refusal, and the answer kept for the request's Idempotency-Key
     rejected = public_events(funding)[-1]
     assert isinstance(rejected, BudgetExceededRejected)
     assert rejected.model_dump(mode="json") == {

@@ -22,6 +22,7 @@ from shared.settings import load_settings
 
 NOW = datetime(2026, 2, 1, 2, tzinfo=timezone.utc)
 SETTINGS = {"JINGKANG_FUNDING_STORE": "memory://"}
+from tests.support import with_idempotency_keys
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def funding() -> Funding:
 
 @pytest.fixture
 def http(funding) -> TestClient:
-    return TestClient(create_app(load_settings("funding", SETTINGS), funding))
+    return with_idempotency_keys(TestClient(create_app(load_settings("funding", SETTINGS), funding)))
 
 
 def registered(funding: Funding, tier: str) -> str:
