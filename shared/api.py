@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Callable, Mapping
+import unicodedata
+from datetime import date
+from typing import Annotated, Any, Callable, Mapping
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -23,6 +27,78 @@ from shared.idempotency import Idempotency, IdempotencyMiddleware, install_idemp
 from shared.store import command_context
 
 log = logging.getLogger("jingkang.api")
+
+
+# -- the one error body, and input types every service's request models share ----------------
+
+class FieldError(BaseModel):
+    field: str = Field(description="the field (dotted path, a header's name, or `body`)")
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every service: `error` says what kind; a refused input lists its
+    fields (`errors`), anything else says why (`detail`)."""
+    error: str = Field(description="invalid_input, unauthorized, forbidden, not_found, conflict, gone, "
+                                   "too_large, unavailable, …")
+    detail: str | None = Field(default=None, description="why, in plain words (never a personal identifier)")
+    errors: list[FieldError] | None = Field(default=None, description="with invalid_input: each field and why")
+
+
+ERROR_KINDS = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               409: "conflict", 410: "gone", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input",
+               503: "unavailable"}
+_DESCRIPTIONS = {400: "the body is not valid UTF-8 JSON", 401: "no valid bearer token",
+                 403: "outside the token's role or districts", 404: "no such record",
+                 409: "not allowed in the record's current state, or changed concurrently",
+                 413: "the request or its event is too large", 422: "invalid input: each field and why"}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """The `responses=` of a route: its error answers, all with the one ErrorBody."""
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS.get(code, ERROR_KINDS.get(code, "error"))}
+            for code in codes}
+
+
+def _written_date(value: Any) -> Any:
+    """Dates are written, never numbers: pydantic would read 1700000000 as a Unix time."""
+    if not isinstance(value, (str, date)):
+        raise ValueError("must be written as text: YYYY-MM-DD (a date) or RFC 3339 (a date and time)")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_written_date)]
+
+# Characters that make a text look like something else or nothing at all: controls (NUL…),
+# format characters (zero-width space/joiner, bidirectional overrides like U+202E),
+# surrogates, private-use and unassigned code points.
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def plain_text(value: str) -> str:
+    """Text a person reads: no invisible or control characters, not blank."""
+    if isinstance(value, str):
+        for ch in value:
+            if unicodedata.category(ch) in _INVISIBLE and ch not in "\n\t":
+                raise ValueError(f"contains an invisible or control character (U+{ord(ch):04X})")
+        if not value.strip():
+            raise ValueError("must not be blank")
+    return value
+
+
+def person_name(value: str) -> str:
+    """A name: plain text, on one line, with at least one letter."""
+    value = plain_text(value)
+    if isinstance(value, str):
+        if any(ch in value for ch in "\n\t") or any(unicodedata.category(ch) in ("Zl", "Zp") for ch in value):
+            raise ValueError("must be on one line")
+        if not any(unicodedata.category(ch).startswith("L") for ch in value):
+            raise ValueError("must contain letters")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(plain_text)]
+PersonName = Annotated[str, AfterValidator(person_name)]
 
 
 def _field(loc: tuple) -> str:
@@ -40,6 +116,17 @@ def install_error_handlers(app: FastAPI) -> None:
                 field, reason = "body", "malformed JSON: " + str(err.get("ctx", {}).get("error", "cannot parse"))
             errors.append({"field": field, "reason": reason})
         return JSONResponse(status_code=422, content={"error": "invalid_input", "errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        # FastAPI's own 400 (a body it cannot decode, e.g. invalid UTF-8) and the 401/403 of
+        # shared.auth, in the one error body.
+        if exc.status_code == 400:
+            content: dict = {"error": "invalid_input", "errors": [
+                {"field": "body", "reason": "not valid JSON in UTF-8: " + str(exc.detail)}]}
+        else:
+            content = {"error": ERROR_KINDS.get(exc.status_code, "error"), "detail": str(exc.detail)}
+        return JSONResponse(status_code=exc.status_code, content=content, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(_: Request, exc: InvalidInput):
@@ -143,8 +230,12 @@ class CommandContextMiddleware:
             await self.app(scope, receive, send)
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 class MetricsMiddleware:
-    """Request count and latency by route template (never the raw path: it holds ids)."""
+    """Request count and latency by route template (never the raw path: it holds ids) and
+    method (any other method name is "other": a caller must not create label sets at will)."""
 
     def __init__(self, app, service: str):
         self.app = app
@@ -164,8 +255,9 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.REQUESTS.labels(self.service, scope["method"], route, str(status["code"])).inc()
-            metrics.COMMAND_SECONDS.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            metrics.REQUESTS.labels(self.service, method, route, str(status["code"])).inc()
+            metrics.COMMAND_SECONDS.labels(self.service, method, route).observe(time.perf_counter() - started)
 
 
 def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]],

@@ -81,9 +81,17 @@ class Authority:
                                 options={"require": ["sub", "role", "exp", "iss"]})
         except jwt.PyJWTError as e:
             raise HTTPException(401, f"invalid token: {e}", headers={"WWW-Authenticate": "Bearer"}) from None
-        if claims["role"] not in ROLES:
-            raise HTTPException(401, f"invalid token: unknown role {claims['role']!r}")
-        return Principal(str(claims["sub"])[:64], claims["role"], tuple(claims.get("districts", [])))
+        if not isinstance(claims["role"], str) or claims["role"] not in ROLES:
+            raise HTTPException(401, "invalid token: unknown role", headers={"WWW-Authenticate": "Bearer"})
+        districts = claims.get("districts", [])
+        # A list of codes (or "*"), nothing else: a number, null or a bare string is a malformed token.
+        if not isinstance(districts, list) or not all(isinstance(d, str) for d in districts):
+            raise HTTPException(401, "invalid token: districts must be a list of district codes",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise HTTPException(401, "invalid token: sub must be a staff or system id",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Principal(claims["sub"][:64], claims["role"], tuple(districts))
 
     def issue(self, *, sub: str, role: str, districts: list[str], ttl_seconds: int = 8 * 3600) -> str:
         now = int(time.time())

@@ -15,7 +15,7 @@ from services.assessment.domain import (
     BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
-from shared.api import broker_reachable, create_service_api
+from shared.api import Day, broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
 from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
@@ -47,7 +47,7 @@ class AssessmentIn(BaseModel):
     functional_score: int = Field(ge=FUNCTIONAL_SCORE_MIN, le=FUNCTIONAL_SCORE_MAX, strict=True,
                                   description="personal and social performance (PSP), 0-100, higher is better")
     assessor: StaffId
-    assessed_on: date | None = Field(default=None, description="default today; not in the future, "
+    assessed_on: Day | None = Field(default=None, description="default today; not in the future, "
                                                                "not before the previous assessment")
 
 
@@ -76,7 +76,7 @@ class PlanIn(BaseModel):
                                          "kept inside assessment, never published")
     services: list[BasicService] = Field(min_length=1, description="basic services the plan draws on, each once")
     agreed_by: Literal["client", "guardian"]
-    agreed_on: date | None = Field(default=None, description="default today; not in the future")
+    agreed_on: Day | None = Field(default=None, description="default today; not in the future")
 
 
 class PlanOut(BaseModel):
@@ -95,7 +95,7 @@ class SessionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     service_type: BasicService
     station_id: UUID
-    session_date: date = Field(description="not in the future, not before registration")
+    session_date: Day = Field(description="not in the future, not before registration")
     minutes: int = Field(ge=1, le=MAX_SESSION_MINUTES)
     mode: Literal["individual", "group"]
     attendance: Literal["attended", "no_show"]
@@ -121,7 +121,7 @@ class ContactIn(BaseModel):
     outcome: Literal[CONTACT_OUTCOMES] = Field(description="reached: the next contact falls a cadence later; "  # type: ignore[valid-type]
                                                            "not_reached: the due date stays")
     staff: StaffId
-    contacted_on: date | None = Field(default=None, description="default today; not in the future, "
+    contacted_on: Day | None = Field(default=None, description="default today; not in the future, "
                                                                 "not before the previous contact")
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
-from shared.api import broker_reachable, create_service_api
+from shared.api import Day, PlainText, broker_reachable, create_service_api
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
@@ -62,7 +62,7 @@ MONEY_MOVING = ("POST /v1/contracts/{contract_id}/payments", "POST /v1/contracts
                 "POST /v1/stations/{station_id}/subsidies")
 
 DISTRICT = Field(pattern=r"^[0-9]{6}$", description="GB/T 2260 county-level code, e.g. 110105")
-PERIOD = Field(pattern=r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$", description="a quarter (2026-Q1) or a month (2026-03)")
+PERIOD = Field(pattern=r"^[1-9][0-9]{3}-(Q[1-4]|0[1-9]|1[0-2])$", description="a quarter (2026-Q1) or a month (2026-03)")
 # max_digits keeps absurd values (1E+99) out before any arithmetic.
 MoneyIn = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, description="yuan, at most two decimals",
                                    examples=["120000.00"])]
@@ -83,8 +83,8 @@ class ContractIn(Strict):
     purchaser_code: str | None = Field(
         default=None, pattern=r"^[0-9]{6}$",
         description="who buys: the district (default) or the city over it, e.g. 110000 or 320100")
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     budget: MoneyIn
     funding_sources: list[FundingShareIn] = Field(min_length=1, description="must sum to the budget")
     unit_prices: dict[str, MoneyIn] = Field(description="price per session by service type")
@@ -100,7 +100,7 @@ class SettlementIn(Strict):
     performance_score: Decimal = Field(ge=0, le=1, max_digits=5, decimal_places=4,
                                        description="from the purchaser's supervision assessment, 0 to 1",
                                        examples=["0.92"])
-    reasons: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+    reasons: list[Annotated[PlainText, Field(min_length=1, max_length=500)]] = Field(
         min_length=1, max_length=20, description="why the score: kept inside funding, never published")
 
 

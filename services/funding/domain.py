@@ -38,7 +38,7 @@ SHARE = Decimal("0.0001")
 DISTRICT = re.compile(r"^[0-9]{6}$")
 SERVICE_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # A payment or settlement covers a quarter ("2026-Q1") or a month ("2026-03").
-PERIOD = re.compile(r"^(?P<year>[0-9]{4})-(?:Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2]))$")
+PERIOD = re.compile(r"^(?P<year>[1-9][0-9]{3})-(?:Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2]))$")
 TIERS = ("ningkang_home", "provincial_demo", "ningkang_post")
 # Subsidies go to demonstration sites (省级示范点). A 宁康家园 is a provincial demonstration
 # site that also meets the city's higher standard (policy/000: 省级示范点中符合南京市…标准的为

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
-from shared.api import broker_reachable, create_service_api
-from shared.auth import authority_for, check_district, principal_of
+from shared.api import Day, PersonName, PlainText, broker_reachable, create_service_api
+from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
@@ -58,16 +58,16 @@ class Strict(BaseModel):
 
 
 class Applicant(Strict):
-    name: str = Field(min_length=1, max_length=50)
+    name: PersonName = Field(min_length=1, max_length=50)
     id_number: str = Field(description="18-digit resident identity number")
-    birth_date: date
+    birth_date: Day
     sex: Literal["male", "female"]
     phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
-    address: str = Field(min_length=1, max_length=200)
+    address: PlainText = Field(min_length=1, max_length=200)
 
 
 class Guardian(Strict):
-    name: str = Field(min_length=1, max_length=50)
+    name: PersonName = Field(min_length=1, max_length=50)
     id_number: str = Field(description="the guardian's 18-digit resident identity number")
     relationship: Literal["parent", "spouse", "child", "sibling", "other_relative", "appointed_guardian"]
     phone: str = Field(pattern=r"^[0-9+\- ]{5,20}$")
@@ -146,6 +146,11 @@ class RegistryCheckOut(BaseModel):
     checked_on: date
 
 
+class DuplicateAttemptOut(BaseModel):
+    district_code: str
+    attempted_on: date
+
+
 class ApplicationOut(BaseModel):
     application_id: UUID
     status: Literal["submitted", "consented", "registered", "withdrawn", "rejected"]
@@ -158,6 +163,8 @@ class ApplicationOut(BaseModel):
     identity_verified_on: date | None = None
     registry_check: RegistryCheckOut | None = None
     rejection_reason: str | None = None
+    duplicate_attempts: list[DuplicateAttemptOut] = Field(
+        default=[], description="another district tried to open a case for this person and was told nothing")
 
 
 class ClientOut(BaseModel):
@@ -169,6 +176,8 @@ class ClientOut(BaseModel):
     hardship_categories: list[str]
     consent: ConsentScopeIn
     exited: bool = False
+    duplicate_attempts: list[DuplicateAttemptOut] = Field(
+        default=[], description="another district tried to open a case for this person and was told nothing")
 
 
 class IdentityOut(BaseModel):
@@ -183,14 +192,15 @@ def application_out(a) -> ApplicationOut:
                           street_code=a.street_code, client_id=a.client_id, submitted_on=a.submitted_on,
                           registration_due_on=a.registration_due_on, identity_verified_on=a.verified_on,
                           registry_check=RegistryCheckOut(**a.registry_check) if a.registry_check else None,
-                          rejection_reason=a.closed["reason"] if a.closed else None)
+                          rejection_reason=a.closed["reason"] if a.closed else None,
+                          duplicate_attempts=a.duplicate_attempts)
 
 
 def client_out(c) -> ClientOut:
     return ClientOut(client_id=c.id, district_code=c.district_code, street_code=c.street_code,
                      registered_on=c.registered_on, free_service_eligible=c.free_service_eligible,
                      hardship_categories=c.hardship_categories, consent=ConsentScopeIn(**c.consent),
-                     exited=bool(c.exit))
+                     exited=bool(c.exit), duplicate_attempts=c.duplicate_attempts)
 
 
 def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastAPI:
@@ -252,6 +262,7 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
             district_code=body.district_code,
             street_code=body.street_code,
             hardship_categories=list(body.hardship_categories),
+            covers=None if principal_of(request) is ANONYMOUS else principal_of(request).covers,
         )
         return {"application_id": application_id}
 

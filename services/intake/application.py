@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
-from services.intake.domain import HANDOVER, REGISTRATION, Application, Client, PersonIndex, lookup_hash
+from services.intake.domain import (
+    HANDOVER, REGISTRATION, Application, Client, PersonIndex, check_street, lookup_hash,
+)
 from services.intake.registry import NoRegistry, Registry
 from services.intake.settings import (
     DEVELOPMENT_LOOKUP_KEY, handover_working_days, lookup_key, registration_working_days, working_days,
@@ -28,6 +30,11 @@ from shared.deadlines import Deadlines
 from shared.errors import Conflict, NotFound
 from shared.settings import ServiceSettings, store_env
 from shared.store import ServiceApplication, command_context, sets_state
+
+# The refusal a district gets for a person whose case another district holds: it names no id
+# and does not say whether there is an application, a client, or anything at all.
+NOT_HERE = ("this application cannot be taken in your district; nothing about the person's records elsewhere is "
+            "disclosed. A person who moved is handed over by the district that holds their case (relocation)")
 
 log = logging.getLogger("jingkang.intake")
 
@@ -56,14 +63,17 @@ class Intake(Deadlines, ServiceApplication):
 
     def submit_application(self, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
                            hardship_categories: list[str], guardian: dict[str, Any] | None = None,
-                           lacks_capacity: bool = False) -> UUID:
+                           lacks_capacity: bool = False, covers: Callable[[str], bool] | None = None) -> UUID:
+        """`covers` says which districts the caller acts for (None: all): a duplicate held in a
+        district it does not cover is refused without a word about it (see _refuse_duplicate)."""
         today = self.clock.today()
         # Check in clear first: an invalid or duplicate application creates no data key.
         Application.check(source=source, applicant=applicant, hardship_categories=hardship_categories, today=today,
                           guardian=guardian, lacks_capacity=lacks_capacity)
+        check_street(district_code, street_code)
         person = lookup_hash(self.lookup_key, applicant["id_number"])
         index = self._person_index(person)
-        index.check_free()
+        self._refuse_duplicate(index, district_code, covers, today)
         try:
             sealed = self.vault.seal(index.id, {"applicant": applicant, "guardian": guardian})
         except IdentityErased:
@@ -219,6 +229,23 @@ class Intake(Deadlines, ServiceApplication):
         return []
 
     # --- the person index -------------------------------------------------------------------------
+
+    def _refuse_duplicate(self, index: PersonIndex, district_code: str, covers: Callable[[str], bool] | None,
+                          today: date) -> None:
+        """The person already holds an open application or is a client. Their district is
+        told which (409 naming it); any other district gets a refusal that names nothing and
+        confirms nothing (being in the programme is health information it may not see), and
+        the attempt is kept on the record held, where its district sees it."""
+        held = index.holder()
+        if held is None:
+            return
+        kind, holder_id = held
+        holder = self.get_client(holder_id) if kind == "client" else self.get_application(holder_id)
+        if covers is None or covers(holder.district_code):
+            index.check_free()
+        holder.record_duplicate_attempt(district_code=district_code, today=today)
+        self.save(holder)
+        raise Conflict(NOT_HERE)
 
     def _person_index(self, person: str) -> PersonIndex:
         index_id = PersonIndex.id_for(person)

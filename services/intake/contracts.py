@@ -2,7 +2,9 @@
 and referral's public events to intake commands. Personal identifiers (the identity field:
 applicant and guardian) are deliberately absent from every public event; PersonIndex events,
 Application.Registered, Client.IdentityRead, Client.IdentityErased, Client.Placed and
-Client.Waitlisted stay internal (placement is referral's to publish)."""
+Client.Waitlisted stay internal (placement is referral's to publish), and so do the
+DuplicateAttempted of both (another district's attempt is shown to the holding district
+through the API only: its being public would say the person is in the programme)."""
 from __future__ import annotations
 
 from typing import Any, Iterable

@@ -87,7 +87,31 @@ def guardian_required_because(source: str, minor: bool, lacks_capacity: bool) ->
     return None
 
 
-class Application(Aggregate):
+def check_street(district_code: str, street_code: str) -> None:
+    """A street lies in its district: its 9-digit code starts with the district's 6."""
+    if not street_code.startswith(district_code):
+        raise InvalidInput("street_code", "must lie in the district (start with its code)")
+
+
+class DuplicateAttempts:
+    """Attempts from another district to open a case for the person this record holds. The
+    other district is told nothing (DESIGN §3: membership is health information); the
+    district that holds the record sees each attempt here, and who made it in the event's
+    actor and role. Internal: never published. (Each aggregate declares its own event.)"""
+
+    @property
+    def duplicate_attempts(self) -> list[dict[str, Any]]:
+        return list(getattr(self, "_duplicate_attempts", []))
+
+    def record_duplicate_attempt(self, *, district_code: str, today: date) -> None:
+        self._duplicate_attempted(district_code=district_code, attempted_on=today)  # type: ignore[attr-defined]
+
+    def _add_duplicate_attempt(self, district_code: str, attempted_on: date) -> None:
+        self._duplicate_attempts = [*self.duplicate_attempts, {"district_code": district_code,
+                                                               "attempted_on": attempted_on}]
+
+
+class Application(DuplicateAttempts, Aggregate):
     class Submitted(Aggregate.Created):
         # v1 carried `applicant` alone; v2 keeps every identifier in `identity` (one field
         # that can be sealed as a whole) and beside it only what the rules need; v3 stores
@@ -155,6 +179,10 @@ class Application(Aggregate):
         self.client_id: UUID | None = None
         self.closed: dict[str, Any] | None = None  # withdrawn or rejected
         self.breached: list[str] = []  # deadline kinds already reported
+
+    @event("DuplicateAttempted")
+    def _duplicate_attempted(self, district_code: str, attempted_on: date) -> None:
+        self._add_duplicate_attempt(district_code, attempted_on)
 
     @staticmethod
     def check(*, source: str, applicant: dict[str, Any], hardship_categories: list[str], today: date,
@@ -331,8 +359,17 @@ class PersonIndex(Aggregate):
         self.check_free()
         self._claimed(application_id=application_id)
 
+    def holder(self) -> tuple[str, UUID] | None:
+        """("client", id) or ("application", id) the person holds open, if any."""
+        if self.client_id:
+            return "client", self.client_id
+        if self.application_id:
+            return "application", self.application_id
+        return None
+
     def check_free(self) -> None:
-        """Conflict if the person holds an open application or is an active client."""
+        """Conflict if the person holds an open application or is an active client (naming it:
+        for the district that holds it; see Intake.submit_application)."""
         if self.client_id:
             raise Conflict(f"this person is already a registered client: client_id={self.client_id}")
         if self.application_id:
@@ -360,7 +397,7 @@ class PersonIndex(Aggregate):
         self.application_id = self.client_id = None
 
 
-class Client(Aggregate):
+class Client(DuplicateAttempts, Aggregate):
     """A registered client, known everywhere else only by this pseudonymous id. Intake keeps
     the handover time limit: referral's ClientPlaced tells it the client reached a provider."""
 
@@ -422,10 +459,13 @@ class Client(Aggregate):
     def _consent_withdrawn(self, consent: dict[str, bool], withdrawn_on: date) -> None:
         self.consent = consent
 
+    @event("DuplicateAttempted")
+    def _duplicate_attempted(self, district_code: str, attempted_on: date) -> None:
+        self._add_duplicate_attempt(district_code, attempted_on)
+
     def relocate(self, *, district_code: str, street_code: str, today: date) -> None:
         self._active()
-        if not street_code.startswith(district_code):
-            raise InvalidInput("street_code", "must lie in the district (start with its code)")
+        check_street(district_code, street_code)
         if (district_code, street_code) == (self.district_code, self.street_code):
             raise Conflict("the client already lives there")
         self._relocated(district_code=district_code, street_code=street_code, relocated_on=today)

@@ -75,7 +75,8 @@ def parse_resident_id(text: str, *, today: date) -> ResidentId:
         raise InvalidResidentId("birth date is before 1900")
     expected = check_digit(number[:17])
     if number[17] != expected:
-        raise InvalidResidentId(f"check digit does not match (expected {expected})")
+        # Never say which digit would do: that would complete any number an attacker made up.
+        raise InvalidResidentId("check digit does not match: check the number")
     return ResidentId(
         number=number,
         region_code=number[:6],

@@ -14,8 +14,9 @@ from services.referral.application import PlacementView, Referrals, StationView,
 from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
-from shared.api import broker_reachable, create_service_api
+from shared.api import PlainText, broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
+from shared.errors import InvalidInput
 from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
 
@@ -51,7 +52,7 @@ DeclineReason = Literal[DECLINE_REASONS]  # type: ignore[valid-type]
 CancelReason = Literal[CANCEL_REASONS]  # type: ignore[valid-type]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
 Service = Literal[SERVICES]  # type: ignore[valid-type]
-Note = Annotated[str | None, Field(max_length=NOTE_MAX, description="free text; kept inside referral, never published")]
+Note = Annotated[PlainText | None, Field(max_length=NOTE_MAX, description="free text; kept inside referral, never published")]
 
 
 class ReferralIn(BaseModel):
@@ -104,8 +105,8 @@ class ReferralList(BaseModel):
 
 class StationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
-    operator: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
+    operator: PlainText = Field(min_length=1, max_length=100)
     tier: Tier
     district_code: str = Field(pattern=r"^[0-9]{6}$")
     streets: list[str] = Field(min_length=1, description="9-digit street codes of the district the station serves")
@@ -202,7 +203,11 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     def request_referral(body: ReferralIn, request: Request, referrals: Referrals = Depends(get_referrals)):
         if principal_of(request).role == "hospital" and body.kind not in HOSPITAL_KINDS:
             raise HTTPException(403, f"a hospital may not open {body.kind} referrals")
-        client_in_district(request, referrals.district_of(body.client_id))
+        district = referrals.district_of(body.client_id)
+        if district is None:  # referral learns clients from intake's ClientRegistered
+            raise InvalidInput("client_id", "no registered client with this id is known to referral "
+                                            "(a client just registered is known within seconds)")
+        client_in_district(request, district)
         referral_id = referrals.request_referral(
             client_id=body.client_id, kind=body.kind, reason=body.reason, note=body.note,
             to_station_id=body.to_station_id, consented=body.consent, wants_work=body.wants_work)

@@ -96,7 +96,7 @@ def test_a_client_is_registered_from_application_through_consent(api, intake):
         "hardship_categories": ["minimum_living_allowance"],
         "consent": {"rehabilitation_services": True, "share_with_health": False,
                     "share_with_disability_and_employment": False},
-        "exited": False,
+        "exited": False, "duplicate_attempts": [],
     }
     # And the public events tell the story in order
     assert [type(e) for e in public_events(intake)] == [

@@ -614,8 +614,8 @@ def test_a_professional_referral_is_refused_when_it_cannot_move_anyone(app, http
 
 # --- community and employment referrals ----------------------------------------------------------
 
-def test_a_community_referral_needs_the_consent_flag(app, http):
-    client = str(uuid.uuid4())
+def test_a_community_referral_needs_the_consent_flag(app, http, kafka):
+    client = str(kafka.register()[0])
     before = stored(app)
     assert_error(http.post("/v1/referrals", json={"client_id": client, "kind": "community",
                                                    "reason": "hospital_discharge"}), 422, "consent")
@@ -636,8 +636,8 @@ def test_an_employment_referral_needs_readiness_the_wish_to_work_and_consent_to_
     refused = http.post("/v1/referrals", json={**body, "client_id": str(unstable)})
     assert_error(refused, 409)
     assert "ready" in refused.json()["detail"]
-    # unknown to referral: no assessment says ready
-    assert_error(http.post("/v1/referrals", json={**body, "client_id": str(uuid.uuid4())}), 409)
+    # unknown to referral: not a registered client at all
+    assert_error(http.post("/v1/referrals", json={**body, "client_id": str(uuid.uuid4())}), 422, "client_id")
     assert stored(app) == before
     # consent to share with employment services withdrawn
     kafka.deliver(ConsentWithdrawn(client_id=ready, consent=ConsentScope(
@@ -667,7 +667,7 @@ def test_an_exited_client_gets_no_new_referral_but_a_relapse_still_goes_to_hospi
 # --- notes stay inside; old events are upcast ----------------------------------------------------
 
 def test_notes_never_reach_a_public_event(app, http, kafka):
-    client = uuid.uuid4()
+    client, _ = kafka.register()
     created = http.post("/v1/referrals", json={"client_id": str(client), "kind": "community", "reason": "other",
                                                 "note": "张三 13800000000 朝阳区某街道1号", "consent": True})
     assert created.status_code == 201 and created.json()["note"] == "张三 13800000000 朝阳区某街道1号"

@@ -115,8 +115,12 @@ def test_before_1900() -> None:
     assert "1900" in refusal(first17 + check_digit(first17))
 
 
-def test_check_digit_mismatch_names_expected() -> None:
-    assert refusal(TEXTBOOK[:17] + "1") == "check digit does not match (expected X)"
+def test_check_digit_mismatch_does_not_tell_the_right_digit() -> None:
+    # Telling it would complete any number someone made up (issue 10).
+    for wrong in "0123456789":
+        message = refusal(TEXTBOOK[:17] + wrong)
+        assert message == "check digit does not match: check the number"
+        assert "X" not in message
 
 
 def test_age_on_around_birthday() -> None:
