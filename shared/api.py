@@ -2,6 +2,7 @@
 /health and /ready, the command context of a request, tracing."""
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -19,11 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from shared import metrics
-from shared.auth import Authority, guard
+from shared.auth import OPEN, Authority, guard
 from shared.contract import REGISTRY
 from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.idempotency import Idempotency, IdempotencyMiddleware, install_idempotency
+from shared.idempotency import HEADER, Idempotency, IdempotencyMiddleware, install_idempotency
 from shared.store import command_context
 
 log = logging.getLogger("jingkang.api")
@@ -48,14 +49,15 @@ class ErrorBody(BaseModel):
 ERROR_KINDS = {400: "invalid_input", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 410: "gone", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_input",
                503: "unavailable"}
-_DESCRIPTIONS = {400: "the body is not valid UTF-8 JSON", 401: "no valid bearer token",
+_DESCRIPTIONS = {400: "the body is not valid UTF-8 JSON", 401: "no valid bearer token", 410: "erased for good",
+                 503: "the event store is unavailable; nothing was changed",
                  403: "outside the token's role or districts", 404: "no such record",
                  409: "not allowed in the record's current state, or changed concurrently",
                  413: "the request or its event is too large", 422: "invalid input: each field and why"}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
-    """The `responses=` of a route: its error answers, all with the one ErrorBody."""
+    """The `responses=` of a route for its own error answers (all with the one ErrorBody)."""
     return {code: {"model": ErrorBody, "description": _DESCRIPTIONS.get(code, ERROR_KINDS.get(code, "error"))}
             for code in codes}
 
@@ -260,6 +262,64 @@ class MetricsMiddleware:
             metrics.COMMAND_SECONDS.labels(self.service, method, route).observe(time.perf_counter() - started)
 
 
+def document_errors(api: FastAPI, authorised: bool, idempotency: Idempotency | None) -> None:
+    """Every route's error answers in its OpenAPI operation, each with the one ErrorBody, so
+    clients and fuzzers know them: 422 for bad input (in place of FastAPI's own validation
+    answer, which the services never send), 400/409/413 for commands, 404 for what the path
+    names, 401/403 where a token is needed, 503 when the store is down; and each POST's
+    Idempotency-Key header. A route documents its own others with `responses=` (e.g. 410)."""
+    from fastapi.openapi.utils import get_openapi
+
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+
+    def openapi() -> dict:
+        if api.openapi_schema:
+            return api.openapi_schema
+        schema = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}").pop(
+                "$defs", {}).items():
+            components[name] = definition
+        components["ErrorBody"] = {k: v for k, v in ErrorBody.model_json_schema(
+            ref_template="#/components/schemas/{model}").items() if k != "$defs"}
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                key = f"{method.upper()} {path}"
+                params = operation.setdefault("parameters", [])
+                has_input = bool(params) or "requestBody" in operation
+                codes = [422] if has_input else []
+                if key not in OPEN:
+                    codes.append(503)
+                    if authorised:
+                        codes += [401, 403]
+                if method in ("post", "put", "patch", "delete"):
+                    codes += [400, 409, 413, 422]
+                if any(p.get("in") == "path" or '"uuid"' in json.dumps(p.get("schema", {})) for p in params):
+                    codes.append(404)  # what an id names may not exist
+                responses = operation.setdefault("responses", {})
+                for code in sorted(set(codes)):
+                    if str(code) == "422" or str(code) not in responses:
+                        responses[str(code)] = {"description": _DESCRIPTIONS.get(code, ERROR_KINDS.get(code, "error")),
+                                                "content": {"application/json": {"schema": ref}}}
+                for code, answer in responses.items():  # a route's own error answers use the one body too
+                    if code.isdigit() and int(code) >= 400:
+                        answer["content"] = {"application/json": {"schema": ref}}
+                if method == "post" and idempotency is not None:
+                    params.append({
+                        "name": HEADER, "in": "header", "required": key in idempotency.required,
+                        "description": "a unique key per command (e.g. a UUID); a retry with the same key and body "
+                                       "gets the original answer (README: safe retries)",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}})
+                if not params:
+                    operation.pop("parameters")
+        api.openapi_schema = schema
+        return schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]],
                        authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None,
                        idempotency: Idempotency | None = None) -> FastAPI:
@@ -276,6 +336,7 @@ def create_service_api(title: str, description: str, checks: Mapping[str, Callab
     install_health(api, checks)
 
     install_contract(api)
+    document_errors(api, authorised=bool(dependencies) and authority is not None, idempotency=idempotency)
 
     @api.get("/metrics", tags=["operations"], include_in_schema=False)
     def prometheus_metrics() -> Response:

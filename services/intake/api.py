@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
-from shared.api import Day, PersonName, PlainText, broker_reachable, create_service_api
+from shared.api import Day, PersonName, PlainText, broker_reachable, create_service_api, error_responses
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.idempotency import idempotency_for
 from shared.settings import ServiceSettings
@@ -308,7 +308,8 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         c = client_in_district(request, client_id)
         return client_out(c)
 
-    @api.get("/v1/clients/{client_id}/identity", response_model=IdentityOut, tags=["clients"])
+    @api.get("/v1/clients/{client_id}/identity", response_model=IdentityOut, tags=["clients"],
+             responses=error_responses(410))
     def read_identity(client_id: UUID, response: Response, request: Request,
                       purpose: Literal["service_delivery", "guardian_contact", "medical_referral", "legal_request"] = Query(
                           description="why the identity is read; recorded with the reader"),
