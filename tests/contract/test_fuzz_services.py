@@ -158,3 +158,24 @@ def test_the_fuzzer_finds_no_5xx_and_no_answer_the_document_does_not_describe(se
             except (Exception, BaseExceptionGroup) as e:  # noqa: BLE001 -- collect every failure, then report them all
                 failures.append(f"{key} ({mode.value}): {type(e).__name__}: {str(e)[:3000]}")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("service", sorted(WORLDS))
+def test_every_error_answer_is_documented_with_the_one_error_body(service):
+    api, _, access = WORLDS[service]()
+    document = TestClient(api).get("/openapi.json").json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]  # FastAPI's, never sent
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            key = f"{method.upper()} {path}"
+            errors = {code: answer for code, answer in operation["responses"].items() if int(code) >= 400}
+            assert all(answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+                       for answer in errors.values()), key
+            if key in access:
+                assert {"401", "403", "503"} <= set(errors), key
+            if method == "post":
+                assert {"400", "409", "413", "422"} <= set(errors), key
+                [header] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+                assert header["required"] == (service == "funding" and key in funding_api.MONEY_MOVING), key
+            if "{" in path:
+                assert "404" in errors, key

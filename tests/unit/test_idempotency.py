@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -29,8 +30,13 @@ STATION = uuid.uuid4()
 PAYMENT = {"amount": "1.00", "period": "2026-Q1"}
 
 
+def api_settings(service: str, store: str):
+    """As an API process has them (on PostgreSQL it saves through database functions)."""
+    return replace(load_settings(service, {f"JINGKANG_{service.upper()}_STORE": store}), process="api")
+
+
 def funding_world(store: str = "memory://", clock: FixedClock | None = None):
-    settings = load_settings("funding", {"JINGKANG_FUNDING_STORE": store})
+    settings = api_settings("funding", store)
     app = funding_application(settings, clock=clock or FixedClock(NOW))
     http = TestClient(funding_api.create_app(settings, app))
     signed = http.post("/v1/contracts", json={
@@ -44,7 +50,7 @@ def funding_world(store: str = "memory://", clock: FixedClock | None = None):
 
 
 def intake_world(store: str = "memory://"):
-    settings = load_settings("intake", {"JINGKANG_INTAKE_STORE": store})
+    settings = api_settings("intake", store)
     app = intake_application(settings, clock=FixedClock())
     http = TestClient(intake_api.create_app(settings, app))
     submitted = http.post("/v1/applications", json=application_body())
