@@ -115,6 +115,11 @@ class Pending:
         self.processing.collect_events(*objs, **kwargs)
 
     @property
+    def aggregates(self) -> dict[UUID, Any]:
+        """What the request saved so far, by id (read back by the repository before the commit)."""
+        return self.processing.aggregates
+
+    @property
     def has_events(self) -> bool:
         return bool(self.processing.events)
 

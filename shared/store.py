@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Notification, ProcessRecorder, Tracking, Transcoding
 from eventsourcing.utils import resolve_topic
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -44,8 +44,9 @@ class CommandContext:
     traceparent: str | None = None
     tracking: Tracking | None = None
     tracking_used: bool = field(default=False, repr=False)
-    # A request with an Idempotency-Key holds its saves here (shared.idempotency) and commits
-    # them with the record of its answer, in one transaction.
+    # A request with an Idempotency-Key holds its saves here (shared.idempotency: collect_events()
+    # and the aggregates saved, by id) and commits them with the record of its answer, in one
+    # transaction; the repository reads held aggregates from it meanwhile.
     held: Any = field(default=None, repr=False)
 
 
@@ -101,6 +102,20 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
+class HeldAwareRepository(Repository):
+    """The repository, seeing what the request has saved but not yet committed (its events
+    held for the Idempotency-Key's record): a route that saves and then reads back what it
+    made finds it."""
+
+    def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        ctx = _current.get()
+        if version is None and ctx is not None and ctx.held is not None:
+            held = ctx.held.aggregates.get(aggregate_id)
+            if held is not None:
+                return held
+        return super().get(aggregate_id, version=version, **kwargs)
+
+
 def sets_state(command):
     """For a command that sets a state (consent, accept, complete, approve): repeated, it
     records nothing. When an identical request won a race (the store's optimistic
@@ -123,6 +138,11 @@ class ServiceApplication(Application):
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None):
         self.clock: Clock = clock or SystemClock()
         super().__init__(env=dict(env or {}))
+
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()
+        repository.__class__ = HeldAwareRepository  # the library builds it; we only add held reads
+        return repository
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores tracking records with events, atomically.

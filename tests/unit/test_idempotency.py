@@ -266,3 +266,26 @@ def test_a_settlement_approved_again_by_the_same_officer_records_nothing():
     again = http.post(approval, headers={"X-Jingkang-Actor": "officer-b"})
     assert (again.status_code, again.json()) == (200, first.json()) and stored(app) == before
     assert http.post(approval, headers={"X-Jingkang-Actor": "officer-c"}).status_code == 409
+
+
+def test_a_command_that_reads_back_what_it_made_answers_with_it_under_a_key():
+    # The route saves, then reads the new station and referral back: with a key their events
+    # wait for the answer, and the read finds them all the same.
+    settings = load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://"})
+    app = referral_application(settings, clock=FixedClock(NOW))
+    http = TestClient(referral_api.create_app(settings, app))
+    client = uuid.uuid4()
+    app.register_client(client_id=client, district_code="110105", street_code="110105001", registered_on=NOW.date(),
+                        consent={"rehabilitation_services": True, "share_with_health": True,
+                                 "share_with_disability_and_employment": True})
+    station = http.post("/v1/stations", headers={"Idempotency-Key": str(uuid.uuid4())}, json={
+        "name": "宁康驿站", "operator": "社工机构", "tier": "ningkang_post", "district_code": "110105",
+        "streets": ["110105001"], "capacity": 5, "services": ["peer_support"]})
+    assert station.status_code == 201, station.text
+    assert http.get(f"/v1/stations/{station.json()['station_id']}").json()["capacity"] == 5
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"client_id": str(client), "kind": "medical", "reason": "relapse_detected"}
+    referral = http.post("/v1/referrals", headers=key, json=body)
+    assert referral.status_code == 201, referral.text
+    assert http.post("/v1/referrals", headers=key, json=body).json() == referral.json()
+    assert len(app.referrals_of(client)) == 1
