@@ -172,6 +172,7 @@ class AssessmentWorld(World):
             "POST /v1/clients/{client_id}/contacts": lambda: (
                 "POST", base + "/contacts", None, {"method": "phone", "outcome": "reached", "staff": "staff-1"}),
             "GET /v1/clients/{client_id}/record": lambda: ("GET", base + "/record", None, None),
+            "GET /v1/records": lambda: ("GET", "/v1/records", {"district": HERE}, None),
         }
 
 
