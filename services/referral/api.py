@@ -16,6 +16,7 @@ from services.referral.domain import (
 )
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
+from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Stations and their capacity are the
@@ -208,12 +209,22 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         return ReferralOut.of(referrals.get_referral(referral_id))
 
     @api.get("/v1/referrals", response_model=ReferralList, tags=["referrals"])
-    def list_referrals(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
-        """A client's referrals, oldest first (a hospital sees the medical and community ones)."""
-        client_in_district(request, referrals.district_of(client_id))
+    def list_referrals(request: Request, client_id: UUID | None = None,
+                       district: str | None = Query(None, pattern=r"^[0-9]{6}$"),
+                       referrals: Referrals = Depends(get_referrals)):
+        """With `client_id`: the client's referrals, oldest first. With `district`: the district's
+        open referrals (requested or accepted), oldest first — a hospital's incoming list. A
+        hospital sees the medical and community ones only."""
+        if (client_id is None) == (district is None):
+            raise InvalidInput("client_id", "give either client_id or district")
+        if district is not None:
+            check_district(principal_of(request), district)
+            found = referrals.open_referrals_in(district)
+        else:
+            client_in_district(request, referrals.district_of(client_id))
+            found = referrals.referrals_of(client_id)
         hospital = principal_of(request).role == "hospital"
-        return ReferralList(referrals=[ReferralOut.of(r) for r in referrals.referrals_of(client_id)
-                                       if not hospital or r.kind in HOSPITAL_KINDS])
+        return ReferralList(referrals=[ReferralOut.of(r) for r in found if not hospital or r.kind in HOSPITAL_KINDS])
 
     @api.get("/v1/referrals/{referral_id}", response_model=ReferralOut, tags=["referrals"])
     def get_referral(referral_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
