@@ -21,6 +21,7 @@ from shared.chain import MemorySeals, Seals, Sealer, seals_for
 from shared.contract import PublicEvent
 from shared.metrics import RELAY_LAG, RELAY_PUBLISHED
 from shared.envelope import CONTENT_TYPE, encode, event_id, to_cloudevent
+from shared.settings import DEFAULT_MAX_EVENT_BYTES, KAFKA_OVERHEAD_BYTES
 from shared.store import ServiceApplication, event_meta
 from shared.telemetry import context_from_traceparent, inject_headers
 
@@ -30,7 +31,7 @@ POSITION = "kafka-relay"
 ToPublic = Callable[[Any], Iterable[PublicEvent]]
 
 
-def make_producer(bootstrap: str) -> KafkaProducer:
+def make_producer(bootstrap: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id="jingkang-relay",
@@ -39,6 +40,9 @@ def make_producer(bootstrap: str) -> KafkaProducer:
         linger_ms=5,
         retries=5,
         max_in_flight_requests_per_connection=5,
+        # The size budget plus room for key, headers and framing; the broker's
+        # message.max.bytes is at least this (README "Size budget").
+        max_request_size=max_event_bytes + KAFKA_OVERHEAD_BYTES,
     )
 
 
@@ -141,5 +145,5 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
 
 def relay_for(settings, app: ServiceApplication, to_public: ToPublic, producer: KafkaProducer | None = None) -> OutboxRelay:
     """The relay of settings.service over `app`'s notification log."""
-    return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap),
+    return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap, settings.max_event_bytes),
                        batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url))

@@ -73,7 +73,7 @@ class PlanIn(BaseModel):
     goals: list[str] = Field(min_length=1, max_length=MAX_GOALS,
                              description=f"short codes or text, up to {MAX_GOAL_LENGTH} characters each; "
                                          "kept inside assessment, never published")
-    services: list[BasicService] = Field(min_length=1, description="basic services the plan draws on, each once")
+    services: list[BasicService] = Field(min_length=1, max_length=len(BASIC_SERVICES), description="basic services the plan draws on, each once")
     agreed_by: Literal["client", "guardian"]
     agreed_on: date | None = Field(default=None, description="default today; not in the future")
 
@@ -196,7 +196,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
         checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 
     def get_assessments() -> Assessments:

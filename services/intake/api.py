@@ -82,7 +82,7 @@ class ApplicationIn(Strict):
     street_code: str = STREET
     hardship_categories: list[
         Literal["disability_subsidy", "extreme_poverty", "minimum_living_allowance", "marginal", "expenditure_hardship"]
-    ] = []
+    ] = Field(default=[], max_length=5)
 
 
 class ConsentScopeIn(Strict):
@@ -97,7 +97,8 @@ class ConsentIn(Strict):
 
 
 class ConsentWithdrawalIn(Strict):
-    scopes: list[Literal["rehabilitation_services", "share_with_health", "share_with_disability_and_employment"]] = Field(min_length=1)
+    scopes: list[Literal["rehabilitation_services", "share_with_health", "share_with_disability_and_employment"]] = Field(
+        min_length=1, max_length=3)
 
 
 class RelocationIn(Strict):
@@ -193,7 +194,7 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
         "Jingkang intake",
         "Applications and the client register. Personal identifiers stay here, encrypted at rest.",
         checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 
     @api.exception_handler(IdentityErased)
