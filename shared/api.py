@@ -19,7 +19,7 @@ from shared import metrics
 from shared.auth import Authority, guard
 from shared.contract import REGISTRY
 from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound, NotReady
 from shared.settings import DEFAULT_MAX_REQUEST_BYTES
 from shared.store import command_context
 
@@ -89,12 +89,14 @@ def install_health(app: FastAPI, checks: Mapping[str, Callable[[], None]]) -> No
 
     @app.get("/ready", tags=["operations"])
     def ready():
-        """The event store and the Kafka broker are reachable."""
+        """The event store and the Kafka broker are reachable, and the relay is not blocked."""
         results = {}
         for name, check in checks.items():
             try:
                 check()
                 results[name] = "ok"
+            except NotReady as e:
+                results[name] = f"not ready: {e}"
             except Exception as e:  # report, don't raise: this endpoint is for probes
                 results[name] = f"unavailable: {type(e).__name__}"
         ok = all(v == "ok" for v in results.values())

@@ -17,6 +17,7 @@ Shared:
   JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  bearer-token verification (shared/auth.py); without a
                          key outside production, authorisation is off
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
+  JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
   JINGKANG_MAX_EVENT_BYTES  the size budget of one event (default 256 KiB): the largest public
                          event a consumer accepts and the largest event the store records; the
@@ -59,6 +60,7 @@ class ServiceSettings:
     trace_file: str | None = None
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
+    relay_max_backoff_seconds: float = 60.0
     consumer_group: str = ""
     clock_file: str | None = None
     tick_seconds: float = 30.0
@@ -98,6 +100,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         trace_file=env.get("JINGKANG_TRACE_FILE") or None,
         relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
         relay_batch_size=int(env.get("JINGKANG_RELAY_BATCH_SIZE", "500")),
+        relay_max_backoff_seconds=float(env.get("JINGKANG_RELAY_MAX_BACKOFF_SECONDS", "60")),
         consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
         clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),

@@ -16,6 +16,7 @@ from services.assessment.domain import (
     STAFF_ID, ClientRecord,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -195,7 +196,8 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
     api = create_service_api(
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
-        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(assessments)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 

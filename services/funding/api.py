@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
@@ -293,7 +294,8 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         "Jingkang funding",
         "Government purchase-of-service contracts: sessions accrued, settlements approved by a second person, "
         "payments against the budget, subsidies for demonstration stations.",
-        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(funding)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 

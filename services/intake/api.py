@@ -18,6 +18,7 @@ from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -193,7 +194,8 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
     api = create_service_api(
         "Jingkang intake",
         "Applications and the client register. Personal identifiers stay here, encrypted at rest.",
-        checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(intake)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.notification.application import Notifications, create_application
 from services.notification.domain import SECRET_MAX, URL_MAX, Delivery, Notification, Subscription
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
@@ -126,7 +127,8 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
     api = create_service_api(
         "Jingkang notification",
         "Reminders and their delivery through channels; webhook subscriptions of district integrations.",
-        checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(notifications)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 

@@ -15,6 +15,7 @@ from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -175,7 +176,8 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         "Jingkang referral",
         "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
         "stations, placement and the district waitlists.",
-        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
+        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(referrals)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 
