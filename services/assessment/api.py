@@ -16,6 +16,7 @@ from services.assessment.domain import (
     STAFF_ID, ClientRecord,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -75,7 +76,7 @@ class PlanIn(BaseModel):
     goals: list[str] = Field(min_length=1, max_length=MAX_GOALS,
                              description=f"short codes or text, up to {MAX_GOAL_LENGTH} characters each; "
                                          "kept inside assessment, never published")
-    services: list[BasicService] = Field(min_length=1, description="basic services the plan draws on, each once")
+    services: list[BasicService] = Field(min_length=1, max_length=len(BASIC_SERVICES), description="basic services the plan draws on, each once")
     agreed_by: Literal["client", "guardian"]
     agreed_on: date | None = Field(default=None, description="default today; not in the future")
 
@@ -227,8 +228,9 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
     api = create_service_api(
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
-        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(assessments)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 
     def get_assessments() -> Assessments:

@@ -15,6 +15,7 @@ from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
@@ -51,6 +52,7 @@ DeclineReason = Literal[DECLINE_REASONS]  # type: ignore[valid-type]
 CancelReason = Literal[CANCEL_REASONS]  # type: ignore[valid-type]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
 Service = Literal[SERVICES]  # type: ignore[valid-type]
+MAX_STREETS = 200  # a county-level district has a few dozen streets and townships
 Note = Annotated[str | None, Field(max_length=NOTE_MAX, description="free text; kept inside referral, never published")]
 
 
@@ -108,9 +110,10 @@ class StationIn(BaseModel):
     operator: str = Field(min_length=1, max_length=100)
     tier: Tier
     district_code: str = Field(pattern=r"^[0-9]{6}$")
-    streets: list[str] = Field(min_length=1, description="9-digit street codes of the district the station serves")
+    streets: list[Annotated[str, Field(pattern=r"^[0-9]{9}$")]] = Field(
+        min_length=1, max_length=MAX_STREETS, description="9-digit street codes of the district the station serves")
     capacity: int = Field(ge=1, le=10000)
-    services: list[Service] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1, max_length=len(SERVICES))
 
 
 class CapacityIn(BaseModel):
@@ -174,8 +177,9 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         "Jingkang referral",
         "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
         "stations, placement and the district waitlists.",
-        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(referrals)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
 
     def get_referrals() -> Referrals:
