@@ -15,6 +15,8 @@ from services.assessment.domain import (
     BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
+from services.assessment.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
@@ -198,6 +200,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
         checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
         authority=authority_for(settings), access=ACCESS,
     )
+    install_audit(api, settings, assessments, to_public)
 
     def get_assessments() -> Assessments:
         return assessments

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
 from services.notification.domain import Delivery, Notification, Subscription
+from services.notification.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
@@ -129,6 +131,7 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
         checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
         authority=authority_for(settings), access=ACCESS,
     )
+    install_audit(api, settings, notifications, to_public)
 
     def get_notifications() -> Notifications:
         return notifications
