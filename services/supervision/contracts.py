@@ -13,4 +13,8 @@ def to_public(domain_event: Any) -> Iterable[PublicEvent]:
     e = domain_event
     if isinstance(e, IndicatorReview.BelowTarget):
         yield IndicatorBelowTarget(district_code=e.district, indicator=e.indicator, period=e.period, value=e.value,
-                                   target=e.target, numerator=e.numerator, denominator=e.denominator)
+                                   target=e.target, numerator=_text(e.numerator), denominator=_text(e.denominator))
+
+
+def _text(figure: Any) -> str | None:
+    return None if figure is None else str(figure)

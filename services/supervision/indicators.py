@@ -382,9 +382,10 @@ class Unusable(ValueError):
     """A CloudEvent of a type the definitions use whose data does not match its published schema."""
 
 
-def fact_of(ce: dict) -> Fact | None:
+def fact_of(ce: dict, event: PublicEvent | None = None) -> Fact | None:
     """The fact a CloudEvent states, if the definitions use its type (None otherwise);
-    Unusable when it has no id or time, or its data does not match the schema."""
+    Unusable when it has no id or time, or its data does not match the schema. `event`:
+    its data already parsed (shared.envelope.decode did), so it is not parsed twice."""
     ce_id = ce.get("id")
     cls = lookup(str(ce.get("type")))
     if cls is None or not issubclass(cls, USED):
@@ -392,7 +393,7 @@ def fact_of(ce: dict) -> Fact | None:
     if not ce_id:
         raise Unusable("no CloudEvent id")
     try:
-        event = cls.model_validate(ce.get("data"))
+        event = event if isinstance(event, cls) else cls.model_validate(ce.get("data"))
         recorded = datetime.fromisoformat(str(ce["time"]).replace("Z", "+00:00"))
         sequence = int(ce.get("sequence") or 0)
     except (ValidationError, KeyError, ValueError, TypeError) as e:
