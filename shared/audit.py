@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from datetime import date, datetime
-from typing import Annotated, Any, Callable, Iterable
+from typing import Annotated, Any, Callable, Iterable, Mapping
 from uuid import UUID
 
 from fastapi import Query
@@ -35,8 +35,9 @@ REDACTED = {"applicant", "guardian", "identity", "lookup_hash", "goals", "note",
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 
 
-def open_store(service: str) -> ServiceApplication:
-    settings = load_settings(service)
+def open_store(service: str, environ: Mapping[str, str] | None = None) -> ServiceApplication:
+    """A service's event store, opened for reading with the service's own settings."""
+    settings = load_settings(service, environ)
     env = store_env(settings)
     if service == "intake" and not settings.cipher_key:
         env.pop("CIPHER_TOPIC", None)
@@ -107,9 +108,9 @@ def all_notifications(app: ServiceApplication):
     return app.notifications()
 
 
-def verify_service(service: str) -> tuple[int, Finding | None]:
-    settings = load_settings(service)
-    return verify(all_notifications(open_store(service)), seals_for(settings.store_url).all())
+def verify_service(service: str, environ: Mapping[str, str] | None = None) -> tuple[int, Finding | None]:
+    settings = load_settings(service, environ)
+    return verify(all_notifications(open_store(service, environ)), seals_for(settings.store_url).all())
 
 
 class PublicEventReader:
