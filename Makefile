@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: up test install unit schemas bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed console/node_modules/.package-lock.json
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml deploy/kafka/pom.xml
 	deploy/system-packages.sh
@@ -15,6 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml deploy/
 	$(VENV)/bin/pip install -q --no-deps -e .  # the `jingkang` command (cli/)
 	deploy/kafka/kafka.sh install
 	touch $@
+
+# The console's browser assets (htmx, ECharts, axe-core), pinned by its package-lock.json.
+console/node_modules/.package-lock.json: console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund
 
 up: install
 	$(PY) deploy/run.py
