@@ -38,8 +38,10 @@ TOPICS = public_topics()
 
 class ReadModelWorker:
     def __init__(self, supervision: Supervision, consumer, producer, dead_letter_topic: str, *,
-                 max_records: int = 5000, review: Callable[[], Any] | None = None, review_every: float = 30.0):
+                 max_records: int = 5000, review: Callable[[], Any] | None = None, review_every: float = 30.0,
+                 topics: Iterable[str] = TOPICS):
         self.supervision = supervision
+        self.topics = list(topics)
         self.consumer = consumer
         self.producer = producer
         self.dead_letter_topic = dead_letter_topic
@@ -99,7 +101,7 @@ class ReadModelWorker:
             def on_partitions_assigned(self, assigned):
                 worker.rewind(assigned)
 
-        self.consumer.subscribe(TOPICS, listener=Rewind())
+        self.consumer.subscribe(self.topics, listener=Rewind())
         next_review = time.monotonic()
         while not stop.is_set():
             self.poll_once()
@@ -179,7 +181,7 @@ def catch_up(worker: ReadModelWorker, progress: Callable[[int, int], None] | Non
     from kafka import TopicPartition
 
     consumer = worker.consumer
-    partitions = [TopicPartition(t, p) for t in TOPICS for p in sorted(consumer.partitions_for_topic(t) or ())]
+    partitions = [TopicPartition(t, p) for t in worker.topics for p in sorted(consumer.partitions_for_topic(t) or ())]
     consumer.assign(partitions)
     worker.rewind(partitions)
     end = consumer.end_offsets(partitions)
