@@ -40,7 +40,8 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 # Room the producer's max_request_size leaves above the event budget for the key, headers and
 # record-batch framing; the broker's message.max.bytes must be at least budget + this.
 KAFKA_OVERHEAD_BYTES = 64 * 1024
-DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
+DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005,
+                 "supervision": 8006}
 
 
 class SettingsError(ValueError):

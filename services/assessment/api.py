@@ -15,6 +15,8 @@ from services.assessment.domain import (
     BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
+from services.assessment.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
@@ -232,6 +234,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
                 "relay": relay_check(assessments)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, assessments, to_public)
 
     def get_assessments() -> Assessments:
         return assessments

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
+from services.funding.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
@@ -298,6 +300,7 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
                 "relay": relay_check(funding)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, funding, to_public)
 
     def get_funding() -> Funding:
         return funding

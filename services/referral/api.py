@@ -14,6 +14,8 @@ from services.referral.application import PlacementView, Referrals, StationView,
 from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
+from services.referral.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
@@ -181,6 +183,7 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
                 "relay": relay_check(referrals)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, referrals, to_public)
 
     def get_referrals() -> Referrals:
         return referrals
