@@ -213,8 +213,13 @@ class Demo:
              ok: tuple[int, ...] = (200, 201)) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         if method == "POST":
-            headers["Idempotency-Key"] = str(uuid.uuid4())  # money commands will require one
-        r = self.http.request(method, self.urls[service] + path, json=body, headers=headers)
+            headers["Idempotency-Key"] = str(uuid.uuid4())  # money commands require one; a retry reuses it
+        for _ in range(10):
+            r = self.http.request(method, self.urls[service] + path, json=body, headers=headers)
+            # The worker's deadline tick may save the same aggregate at the same moment: retry, as the answer says.
+            if r.status_code != 409 or "concurrently" not in r.text:
+                break
+            time.sleep(0.1)
         if r.status_code not in ok:
             raise DemoError(f"{method} {service} {path.split('?')[0]} as {user}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else None
@@ -250,8 +255,8 @@ class Demo:
         self.settle()
 
     def on(self, day: int) -> None:
-        self.sessions_until(day - 1)
         self.clock.at(day if self.history else 0)
+        self.sessions_until(day - 1)  # sessions are never dated after the clock's today
         for p in self.people:
             if p.arrives == day:
                 self.arrive(p)
