@@ -166,11 +166,21 @@ class WaitingOut(BaseModel):
     client_id: UUID
     street_code: str
     waiting_since: date
+    days_waited: int
+
+
+class LapsedOut(BaseModel):
+    client_id: UUID
+    street_code: str
+    waited_since: date
+    days_waited: int
 
 
 class WaitlistOut(BaseModel):
     district_code: str
     waiting: list[WaitingOut]
+    needs_reverification: list[LapsedOut] = Field(
+        description="waited more than the limit (90 days): re-verified before a place is offered")
 
 
 def create_app(settings: ServiceSettings, referrals: Referrals | None = None) -> FastAPI:
@@ -290,11 +300,17 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     @api.get("/v1/waitlist", response_model=WaitlistOut, tags=["placement"])
     def waitlist(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
                  referrals: Referrals = Depends(get_referrals)):
-        """A district's waitlist, first in line first."""
+        """A district's waitlist, first in line first, with the days each has waited; and those
+        who waited past the limit and need re-verification."""
         check_district(principal_of(request), district)
+        today = referrals.clock.today()
         return WaitlistOut(district_code=district, waiting=[
-            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since)
-            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))])
+            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since,
+                       days_waited=(today - since).days)
+            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))],
+            needs_reverification=[LapsedOut(client_id=c, street_code=street, waited_since=since,
+                                            days_waited=(today - since).days)
+                                  for c, street, since in referrals.lapsed_in(district)])
 
     @api.get("/v1/clients/{client_id}/placement", response_model=PlacementOut, tags=["placement"])
     def placement(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
