@@ -41,7 +41,9 @@ def kafka_bootstrap():
 
 @pytest.fixture(scope="session")
 def postgres_url():
+    # A cluster per port, like the broker: parallel runs (worktrees sharing .cache) never share a data dir.
     env = dict(os.environ, PG_PORT=str(PG_PORT))
+    env.setdefault("PG_DATA", str(ROOT / f".cache/postgres-test-{PG_PORT}/data"))
     started = False
     if not _listening(PG_PORT):
         subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=env, check=True)
