@@ -227,6 +227,9 @@ class IdempotencyMiddleware:
             return None
         except IntegrityError:
             pass
+        except InvalidInput as e:  # refused only as it is stored (the size budget): nothing was
+            return JSONResponse(status_code=422, content={  # stored, and the refusal is not kept
+                "error": "invalid_input", "errors": [{"field": e.field, "reason": e.reason}]})
         except (OperationalError, InterfaceError):
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "error": "unavailable", "detail": "the event store is unavailable; nothing was changed, retry later"})
