@@ -23,6 +23,7 @@ from services.referral.application import create_application as referral_applica
 from shared.clock import FixedClock
 from shared.contract.intake import ConsentRecorded
 from shared.settings import load_settings
+from shared.store import ENVELOPE_RESERVE_BYTES
 from tests.support import application_body
 
 NOW = datetime(2026, 3, 31, 9, tzinfo=timezone.utc)
@@ -289,3 +290,21 @@ def test_a_command_that_reads_back_what_it_made_answers_with_it_under_a_key():
     assert referral.status_code == 201, referral.text
     assert http.post("/v1/referrals", headers=key, json=body).json() == referral.json()
     assert len(app.referrals_of(client)) == 1
+
+
+def test_a_keyed_command_over_the_size_budget_is_refused_and_stores_nothing():
+    # The budget is checked as the events are stored, which for a keyed request is after its
+    # answer: the refusal still reaches the caller as 422, and neither events nor answer are kept.
+    settings = replace(load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://",
+                                                  "JINGKANG_MAX_EVENT_BYTES": str(ENVELOPE_RESERVE_BYTES + 1000)}),
+                       process="api")
+    app = referral_application(settings, clock=FixedClock(NOW))
+    http = TestClient(referral_api.create_app(settings, app))
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"name": "宁康驿站", "operator": "社工机构", "tier": "ningkang_post", "district_code": "110105",
+            "streets": [f"110105{i:03d}" for i in range(1, 150)], "capacity": 5, "services": ["peer_support"]}
+    first = http.post("/v1/stations", headers=key, json=body)
+    assert first.status_code == 422, first.text
+    assert first.json()["error"] == "invalid_input"
+    assert stored(app) == 0
+    assert http.post("/v1/stations", headers=key, json=body).status_code == 422  # not replayed: nothing kept
