@@ -1,5 +1,5 @@
 """Schemathesis (a fuzzer nobody here wrote) against each service's own OpenAPI document
-(issue 10): every operation of the five services, in process over an in-memory store, with
+(issue 10): every operation of the five services (and supervision's read model), in process over an in-memory store, with
 authorisation on and a valid token of a role the route allows, real ids in the path (a
 client, station, contract… made first), a fixed number of examples per operation and a
 fixed seed (derandomised), both valid and invalid input. Any 5xx, or an answer whose status,
@@ -31,6 +31,8 @@ from services.notification import api as notification_api
 from services.notification.application import create_application as notification_application
 from services.referral import api as referral_api
 from services.referral.application import create_application as referral_application
+from services.supervision import api as supervision_api
+from services.supervision.indicators import NAMES
 from shared.auth import Authority
 from shared.clock import FixedClock
 from shared.settings import load_settings
@@ -111,9 +113,14 @@ def notification_world():
     return notification_api.create_app(settings, app), ids, notification_api.ACCESS
 
 
+def supervision_world():
+    settings = settings_for("supervision")
+    return supervision_api.create_app(settings), {"name": sorted(NAMES)[0]}, supervision_api.ACCESS
+
+
 WORLDS: dict[str, Callable[[], tuple[Any, dict[str, Any], dict]]] = {
     "intake": intake_world, "assessment": assessment_world, "referral": referral_world, "funding": funding_world,
-    "notification": notification_world}
+    "notification": notification_world, "supervision": supervision_world}
 
 
 def with_real_ids(document: dict, ids: dict[str, Any]) -> dict:
