@@ -99,6 +99,15 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+def answered(app: ServiceApplication, record_id: UUID) -> IdempotentRequest | None:
+    """The stored answer of a key, if any (however old)."""
+    try:
+        record = app.repository.get(record_id)
+    except AggregateNotFoundError:
+        return None
+    return record if isinstance(record, IdempotentRequest) else None
+
+
 @dataclass
 class Pending:
     """A new keyed request: the events its command saves wait here for its answer."""
@@ -147,18 +156,9 @@ class Idempotency:
         self.retention = retention
         self.required = frozenset(required)
 
-    def answered(self, record_id: UUID) -> IdempotentRequest | None:
-        """The record of a key, if it is still honoured."""
-        try:
-            record = self.app.repository.get(record_id)
-        except AggregateNotFoundError:
-            return None
-        if not isinstance(record, IdempotentRequest):
-            return None
-        return record
-
-    def fresh(self, record: IdempotentRequest | None) -> bool:
-        return record is not None and self.app.clock.now() < record.answered_at + self.retention
+    def fresh(self, record: IdempotentRequest) -> bool:
+        """Still honoured: answered within the retention period."""
+        return self.app.clock.now() < record.answered_at + self.retention
 
     async def dependency(self, request: Request) -> None:
         """Router-wide, after the token guard: replay a known request, refuse a reused key,
@@ -179,9 +179,8 @@ class Idempotency:
         caller = f"{ctx.role}:{ctx.actor}"
         request_print = fingerprint(request.method, request.url.path, await request.body())
         record_id = IdempotentRequest.id_for(self.app.name, caller, key)
-        record = await anyio.to_thread.run_sync(self.answered, record_id)
-        if self.fresh(record):
-            assert record is not None
+        record = await anyio.to_thread.run_sync(answered, self.app, record_id)
+        if record is not None and self.fresh(record):
             if record.fingerprint != request_print:
                 raise InvalidInput(HEADER, REUSED)
             raise IdempotentReplay(record.status, record.body)
@@ -235,10 +234,8 @@ class IdempotencyMiddleware:
                 "error": "unavailable", "detail": "the event store is unavailable; nothing was changed, retry later"})
         # Another request got there first: the one with this key (answer as it did) or another
         # command on the same aggregate (the usual concurrent-change conflict).
-        record = await anyio.to_thread.run_sync(pending.app.repository.get, pending.record_id) \
-            if pending.record_id in pending.app.repository else None
-        newer = isinstance(record, IdempotentRequest) and (
-            pending.previous is None or record.version > pending.previous.version)
+        record = await anyio.to_thread.run_sync(answered, pending.app, pending.record_id)
+        newer = record is not None and (pending.previous is None or record.version > pending.previous.version)
         if newer and record.fingerprint == pending.fingerprint:
             return replay_response(record.status, record.body)
         if newer:
