@@ -89,9 +89,11 @@ class ReadModel:
     """The tables above in one database: `sqlite:///path`, `memory://` (one SQLite database
     in memory, for tests) or `postgresql://...` (the service's store URL)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, cache_size: int = 500_000):
         parsed = urlparse(url)
         self.url = url
+        self.cache_size = cache_size
+        self._parsed: dict[str, Fact] = {}
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         self._lock = threading.RLock()
         self._pool = None
@@ -201,6 +203,7 @@ class ReadModel:
         with self._transaction() as cur:
             for table in ("supervision_facts", "supervision_positions", "supervision_reviews"):
                 cur.execute(f"DELETE FROM {table}")
+        self._parsed.clear()
 
     # --- reads ---------------------------------------------------------------------------------------
     def facts_of(self, area: str, until: date) -> Iterator[Fact]:
@@ -221,11 +224,19 @@ class ReadModel:
         params = [end, lo, hi, *RESIDENCE, end, lo, hi, *DISTRICT_FACTS, end, lo, hi]
         with self._transaction() as cur:
             rows = cur.execute(statement, params).fetchall()
+        # A CloudEvent id's content never changes, so a fact parsed once is kept (parsing is
+        # most of a query's time): bounded, emptied when full.
+        parsed = self._parsed
+        if len(parsed) + len(rows) > self.cache_size:
+            parsed.clear()
         models: dict[str, Any] = {}
         for ce_id, ce_type, recorded_on, sequence, data in rows:
-            cls = models.get(ce_type) or models.setdefault(ce_type, lookup(ce_type))
-            yield Fact(id=ce_id, recorded_on=date.fromisoformat(recorded_on), sequence=int(sequence),
-                       event=cls.model_validate_json(data))
+            fact = parsed.get(ce_id)
+            if fact is None:
+                cls = models.get(ce_type) or models.setdefault(ce_type, lookup(ce_type))
+                fact = parsed[ce_id] = Fact(id=ce_id, recorded_on=date.fromisoformat(recorded_on), sequence=int(sequence),
+                                            event=cls.model_validate_json(data))
+            yield fact
 
     def rows(self, ids: Sequence[str]) -> list[Row]:
         """The stored facts of those CloudEvent ids, in the order given."""
