@@ -65,18 +65,19 @@ class Row:
 def row_of(ce: dict, fact: Fact) -> tuple:
     """The supervision_facts row of a CloudEvent and the fact it states."""
     e = fact.event
+    values = vars(e)  # the model's fields (plain dict lookups: pydantic's getattr of a missing name is slow)
     day = fact.recorded_on
     for name in DAY_FIELDS:
-        value = getattr(e, name, None)
+        value = values.get(name)
         if value is not None:
             day = _local_day(value) if isinstance(value, datetime) else value
             break
-    ref = getattr(e, "referral_id", None) or getattr(e, "contract_id", None)
+    ref = values.get("referral_id") or values.get("contract_id")
     text = lambda v: None if v is None else str(v)  # noqa: E731
     return (fact.id, type(e).__name__, str(ce.get("type")), text(ce.get("subject")), str(ce.get("time")),
-            fact.recorded_on.isoformat(), fact.sequence, day.isoformat(), text(getattr(e, "client_id", None)),
-            text(getattr(e, "district_code", None)), text(getattr(e, "street_code", None)),
-            text(getattr(e, "station_id", None)), text(ref), json.dumps(ce.get("data"), ensure_ascii=False))
+            fact.recorded_on.isoformat(), fact.sequence, day.isoformat(), text(values.get("client_id")),
+            text(values.get("district_code")), text(values.get("street_code")), text(values.get("station_id")),
+            text(ref), json.dumps(ce.get("data"), ensure_ascii=False))
 
 
 def area_bounds(area: str) -> tuple[str, str]:

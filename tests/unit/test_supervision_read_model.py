@@ -50,7 +50,7 @@ def test_an_unusable_message_is_handed_back_for_the_dead_letter_topic_and_the_re
         + messages(good, first_offset=2), supervision.model.positions())
     supervision.store(batch)
 
-    assert [(m.offset, reason.split(":")[0]) for m, reason in batch.dead] == [(0, "InvalidMessage"), (1, "InvalidMessage")]
+    assert [(m.offset, reason.split(":")[0]) for m, reason in batch.dead] == [(0, "InvalidMessage"), (1, "Unusable")]
     assert len(batch.rows) == 3
     assert supervision.model.positions()[("jingkang.intake.v1", 0)] == 5  # the partition moved past them
 
