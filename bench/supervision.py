@@ -237,6 +237,8 @@ def main() -> None:
     parser.add_argument("--county-sizes", default="10000,50000,100000")
     parser.add_argument("--store", default="postgresql", choices=["postgresql", "sqlite"])
     parser.add_argument("--out", default="supervision")
+    parser.add_argument("--reuse", help="the run id of bench topics already published (bench.<run>.<service>.v1): "
+                                        "measure catch-up on them instead of publishing --events anew")
     args = parser.parse_args()
     started_kafka = started_pg = False
     env = dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-test-{KAFKA_PORT}"),
@@ -252,14 +254,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-supervision-"))
     try:
         # --- catch-up of the whole backlog -------------------------------------------------------
-        run = uuid.uuid4().hex[:8]
+        run = args.reuse or uuid.uuid4().hex[:8]
         topics = topics_of(run)
         ensure_topics(KAFKA, list(topics.values()))
         per_county = 10_000
         counties = [county(i) for i in range(max(1, args.events // per_county))]
         t = time.perf_counter()
-        sent = publish(topics, counties, per_county)
-        results["published"] = {"events": sent, "counties": len(counties), "seconds": round(time.perf_counter() - t, 1)}
+        sent = 0 if args.reuse else publish(topics, counties, per_county)
+        results["published"] = {"events": sent, "counties": len(counties), "seconds": round(time.perf_counter() - t, 1),
+                                "reused_run": args.reuse}
         print("published", results["published"], flush=True)
         raw_read, raw_s = raw_rate(list(topics.values()))
         print("raw", raw_read, raw_s, flush=True)

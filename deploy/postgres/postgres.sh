@@ -26,7 +26,7 @@ run="$base/run"            # unix socket dir: private to this cluster, never /va
 port="${PG_PORT:-5433}"
 user=jingkang
 password=jingkang
-databases="intake assessment referral funding notification test"
+databases="intake assessment referral funding notification supervision test"
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 
