@@ -80,6 +80,12 @@ class ReadModelWorker:
             self.producer.flush()
         self.supervision.store(batch)
         self.positions.update(batch.positions)
+        for (topic, partition), next_offset in batch.positions.items():
+            highwater = self.consumer.highwater(_partition(topic, partition)) if hasattr(self.consumer, "highwater") else None
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels("supervision", topic, str(partition)).set(max(0, highwater - next_offset))
+        for topic in {m.topic for m in messages}:
+            metrics.CONSUMED.labels("supervision", topic, "handled").inc(sum(1 for m in messages if m.topic == topic))
         self.stored += len(batch.rows)
         self.dead += len(batch.dead)
         return len(messages)
@@ -111,6 +117,12 @@ class ReadModelWorker:
                 except Exception:  # retried at the next tick
                     log.exception("reviewing closed periods failed")
                 next_review = time.monotonic() + self.review_every
+
+
+def _partition(topic: str, partition: int):
+    from kafka import TopicPartition
+
+    return TopicPartition(topic, partition)
 
 
 def kafka_consumer(settings: ServiceSettings, group: str | None, max_records: int):
