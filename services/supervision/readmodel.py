@@ -12,6 +12,7 @@ Tables
   keeps the event's data as published, so every figure can be recomputed and traced back
   to the CloudEvent ids behind it (the evidence).
 - supervision_positions: per topic and partition, the next offset to consume.
+- supervision_districts: every district code a fact names (the district tree's leaves).
 - supervision_reviews: the closed periods already checked against their targets.
 
 A query reads one district's facts up to the end of the period (every definition reads
@@ -40,6 +41,7 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS supervision_facts_ref ON supervision_facts (ref)",
     """CREATE TABLE IF NOT EXISTS supervision_positions (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (topic, partition))""",
+    "CREATE TABLE IF NOT EXISTS supervision_districts (code TEXT PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS supervision_reviews (
         district TEXT NOT NULL, period TEXT NOT NULL, PRIMARY KEY (district, period))""",
 )
@@ -194,6 +196,10 @@ class ReadModel:
             if rows:
                 cur.executemany(f"INSERT INTO supervision_facts ({columns}) VALUES ({', '.join('?' * len(COLUMNS))}) "
                                 "ON CONFLICT (id) DO NOTHING", rows)
+            districts = sorted({row[9] for row in rows if row[9]})
+            if districts:
+                cur.executemany("INSERT INTO supervision_districts (code) VALUES (?) ON CONFLICT DO NOTHING",
+                                [(d,) for d in districts])
             if positions:
                 cur.executemany("INSERT INTO supervision_positions (topic, partition, next_offset) VALUES (?, ?, ?) "
                                 "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
@@ -202,7 +208,7 @@ class ReadModel:
     def clear(self) -> None:
         """Empty the model and forget every position (a rebuild from zero starts here)."""
         with self._transaction() as cur:
-            for table in ("supervision_facts", "supervision_positions", "supervision_reviews"):
+            for table in ("supervision_facts", "supervision_positions", "supervision_reviews", "supervision_districts"):
                 cur.execute(f"DELETE FROM {table}")
         self._parsed.clear()
 
@@ -253,7 +259,7 @@ class ReadModel:
     def districts(self) -> set[str]:
         """Every district code a fact names."""
         with self._transaction() as cur:
-            rows = cur.execute("SELECT DISTINCT district FROM supervision_facts WHERE district IS NOT NULL").fetchall()
+            rows = cur.execute("SELECT code FROM supervision_districts").fetchall()
         return {r[0] for r in rows}
 
     def first_day(self) -> date | None:
