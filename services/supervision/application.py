@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
-from uuid import uuid5
+from typing import Any, Iterable
 
 from eventsourcing.persistence import IntegrityError
 
-from services.supervision.domain import NAMESPACE, IndicatorReview, closed_months, month_of
+from services.supervision.domain import IndicatorReview, closed_months, month_of
 from services.supervision.indicators import NAMES, USED, Unusable, collect, fact_of, figures
 from services.supervision.readmodel import ReadModel, row_of
 from shared.auth import ANONYMOUS, Principal, area_prefix

@@ -4,10 +4,7 @@ a message that can never be used is handed back for the dead-letter topic while 
 rest of the poll is stored, and a closed month below target is recorded once."""
 from __future__ import annotations
 
-import json
-from datetime import date, datetime, timezone
-
-from eventsourcing.persistence import IntegrityError  # noqa: F401  (what a second review would raise)
+from datetime import date
 
 from services.supervision.application import Message, Reviews, Rules, Supervision
 from services.supervision.contracts import to_public
