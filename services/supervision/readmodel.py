@@ -222,27 +222,39 @@ class ReadModel:
         residents = ("SELECT client_id FROM supervision_facts WHERE district >= ? AND district <= ? "
                      f"AND name IN ({', '.join('?' * len(RESIDENCE))})")
         contracts = "SELECT ref FROM supervision_facts WHERE name = 'PurchaseContractSigned' AND district >= ? AND district <= ?"
+        # UNION ALL, not UNION: no sort of the rows to drop the few found twice (a resident's
+        # ClientPlaced is also a district fact); the loop below drops them.
         statement = (
-            f"SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? AND client_id IN ({residents}) "
-            f"UNION SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? "
+            f"SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? AND client_id IN ({residents}) "
+            f"UNION ALL SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? "
             f"AND district >= ? AND district <= ? AND name IN ({', '.join('?' * len(DISTRICT_FACTS))}) "
-            f"UNION SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? "
+            f"UNION ALL SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? "
             f"AND name = 'PurchaseContractPaid' AND ref IN ({contracts})")
         params = [end, lo, hi, *RESIDENCE, end, lo, hi, *DISTRICT_FACTS, end, lo, hi]
+        # A CloudEvent id's content never changes, so a fact parsed once is kept (reading and
+        # parsing its data is most of a query's time): bounded, emptied when full.
+        parsed = self._parsed
         with self._transaction() as cur:
             rows = cur.execute(statement, params).fetchall()
-        # A CloudEvent id's content never changes, so a fact parsed once is kept (parsing is
-        # most of a query's time): bounded, emptied when full.
-        parsed = self._parsed
-        if len(parsed) + len(rows) > self.cache_size:
-            parsed.clear()
+            if len(parsed) + len(rows) > self.cache_size:
+                parsed.clear()
+            missing = list({r[0]: None for r in rows if r[0] not in parsed})
+            data: dict[str, str] = {}
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                data.update(cur.execute(f"SELECT id, data FROM supervision_facts WHERE id IN ({', '.join('?' * len(chunk))})",
+                                        chunk).fetchall())
         models: dict[str, Any] = {}
-        for ce_id, ce_type, recorded_on, sequence, data in rows:
+        seen: set[str] = set()
+        for ce_id, ce_type, recorded_on, sequence in rows:
+            if ce_id in seen:
+                continue
+            seen.add(ce_id)
             fact = parsed.get(ce_id)
             if fact is None:
                 cls = models.get(ce_type) or models.setdefault(ce_type, lookup(ce_type))
                 fact = parsed[ce_id] = Fact(id=ce_id, recorded_on=date.fromisoformat(recorded_on), sequence=int(sequence),
-                                            event=cls.model_validate_json(data))
+                                            event=cls.model_validate_json(data[ce_id]))
             yield fact
 
     def rows(self, ids: Sequence[str]) -> list[Row]:
