@@ -69,10 +69,27 @@ def load_names(path: str | None = None) -> dict[str, str]:
 
 
 class Supervision:
-    def __init__(self, model: ReadModel, rules: Rules, reviews: Reviews | None = None):
+    def __init__(self, model: ReadModel, rules: Rules, reviews: Reviews | None = None, cache_size: int = 64):
         self.model = model
         self.rules = rules
         self.reviews = reviews
+        # The facts of an area up to a day, grouped, for the queries that follow one another
+        # (a dashboard asks for the figures, then trends, then evidence): valid while the
+        # model has no new fact (its version), at most cache_size of them.
+        self.cache_size = cache_size
+        self._collected: dict[tuple[str, date], tuple[int, Any]] = {}
+
+    def collected(self, area: str, until: date):
+        version = self.model.version()
+        key = (area, until)
+        hit = self._collected.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        grouped = collect(self.model.facts_of(area, until))
+        if len(self._collected) >= self.cache_size:
+            self._collected.clear()
+        self._collected[key] = (version, grouped)
+        return grouped
 
     # --- projection ----------------------------------------------------------------------------------
     def prepare(self, messages: Iterable[Message], positions: dict[tuple[str, int], int]) -> Batch:
@@ -125,7 +142,7 @@ class Supervision:
     def indicators(self, district: str, start: date, end: date) -> dict:
         self.check_period(start, end)
         self.check_district(district)
-        result = self._figures(collect(self.model.facts_of(district, end)), district, start, end)
+        result = self._figures(self.collected(district, end), district, start, end)
         return {"district": district, "from": start.isoformat(), "to": end.isoformat(),
                 "indicators": [public_figure(name, f) for name, f in result["indicators"].items()]}
 
@@ -134,7 +151,7 @@ class Supervision:
             raise InvalidInput("name", f"unknown indicator; one of {', '.join(NAMES)}")
         self.check_period(start, end)
         self.check_district(district)
-        figure = self._figures(collect(self.model.facts_of(district, end)), district, start, end)["indicators"][name]
+        figure = self._figures(self.collected(district, end), district, start, end)["indicators"][name]
         ids = figure["evidence"]
         rows = self.model.rows(ids[(page - 1) * size: page * size])
         return {"items": [{"id": r.id, "type": r.type, "time": r.time, "subject": r.subject} for r in rows],
@@ -145,7 +162,7 @@ class Supervision:
             raise InvalidInput("indicator", f"unknown indicator; one of {', '.join(NAMES)}")
         self.check_period(start, end)
         self.check_district(district)
-        collected = collect(self.model.facts_of(district, end))
+        collected = self.collected(district, end)
         points = []
         for first, last in months(start, end):
             f = self._figures(collected, district, first, last)["indicators"][indicator]
@@ -186,7 +203,7 @@ class Supervision:
             for district in counties:
                 if self.model.reviewed(district, period):
                     continue
-                result = self._figures(collect(self.model.facts_of(district, last_day)), district, first_day, last_day)
+                result = self._figures(self.collected(district, last_day), district, first_day, last_day)
                 for name, f in result["indicators"].items():
                     if f["met"] is False:
                         review = IndicatorReview(district=district, indicator=name, period=period, value=f["value"],

@@ -13,6 +13,8 @@ Tables
   to the CloudEvent ids behind it (the evidence).
 - supervision_positions: per topic and partition, the next offset to consume.
 - supervision_districts: every district code a fact names (the district tree's leaves).
+- supervision_version: a counter moved by every transaction that adds facts (what a query
+  cached is valid while it stands still).
 - supervision_reviews: the closed periods already checked against their targets.
 
 A query reads one district's facts up to the end of the period (every definition reads
@@ -42,6 +44,7 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS supervision_positions (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (topic, partition))""",
     "CREATE TABLE IF NOT EXISTS supervision_districts (code TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS supervision_version (one INTEGER PRIMARY KEY CHECK (one = 1), facts BIGINT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS supervision_reviews (
         district TEXT NOT NULL, period TEXT NOT NULL, PRIMARY KEY (district, period))""",
 )
@@ -119,7 +122,7 @@ class ReadModel:
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
         else:
             raise ValueError(f"unsupported store URL scheme {parsed.scheme!r}")
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
 
@@ -141,7 +144,9 @@ class ReadModel:
         def fetchall(self):
             return self.cur.fetchall()
 
-    def _transaction(self):
+    def _transaction(self, write: bool = False):
+        """One transaction; on SQLite a writing one takes the write lock at once (so two
+        writers never deadlock upgrading), a reading one does not wait for the writer (WAL)."""
         model = self
 
         class Tx:
@@ -153,7 +158,7 @@ class ReadModel:
                     self.cm.__enter__()
                     return ReadModel._Cursor(model, conn.cursor())
                 model._lock.acquire()
-                model._sqlite.execute("BEGIN IMMEDIATE")
+                model._sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 return ReadModel._Cursor(model, model._sqlite.cursor())
 
             def __exit__(self, kind, value, tb):
@@ -182,6 +187,12 @@ class ReadModel:
             cur.execute("SELECT 1").fetchall()
 
     # --- writes --------------------------------------------------------------------------------------
+    def version(self) -> int:
+        """A number that changes whenever facts are added or the model is emptied."""
+        with self._transaction() as cur:
+            rows = cur.execute("SELECT facts FROM supervision_version WHERE one = 1").fetchall()
+        return rows[0][0] if rows else 0
+
     def positions(self) -> dict[tuple[str, int], int]:
         """The next offset to consume of every partition consumed so far."""
         with self._transaction() as cur:
@@ -192,10 +203,13 @@ class ReadModel:
         """Store new facts and the positions they were consumed up to, in one transaction.
         A fact already stored (same CloudEvent id: a republished copy) stays as it was."""
         columns = ", ".join(COLUMNS)
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             if rows:
                 cur.executemany(f"INSERT INTO supervision_facts ({columns}) VALUES ({', '.join('?' * len(COLUMNS))}) "
                                 "ON CONFLICT (id) DO NOTHING", rows)
+            if rows:  # what is cached from the facts is stale now
+                cur.execute("INSERT INTO supervision_version (one, facts) VALUES (1, 1) "
+                            "ON CONFLICT (one) DO UPDATE SET facts = supervision_version.facts + 1")
             districts = sorted({row[9] for row in rows if row[9]})
             if districts:
                 cur.executemany("INSERT INTO supervision_districts (code) VALUES (?) ON CONFLICT DO NOTHING",
@@ -207,9 +221,11 @@ class ReadModel:
 
     def clear(self) -> None:
         """Empty the model and forget every position (a rebuild from zero starts here)."""
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             for table in ("supervision_facts", "supervision_positions", "supervision_reviews", "supervision_districts"):
                 cur.execute(f"DELETE FROM {table}")
+            cur.execute("INSERT INTO supervision_version (one, facts) VALUES (1, 1) "
+                        "ON CONFLICT (one) DO UPDATE SET facts = supervision_version.facts + 1")
         self._parsed.clear()
 
     # --- reads ---------------------------------------------------------------------------------------
@@ -293,6 +309,6 @@ class ReadModel:
                                     (district, period)).fetchall())
 
     def mark_reviewed(self, district: str, period: str) -> None:
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             cur.execute("INSERT INTO supervision_reviews (district, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
                         (district, period))

@@ -95,3 +95,18 @@ def test_a_month_is_closed_some_days_after_its_end_and_only_recent_months_are_re
     assert len(closed_months(date(2026, 7, 15), 15, 3, date(2020, 1, 1))) == 3
     assert IndicatorReview.create_id(district=D, indicator="x", period="2026-06") == IndicatorReview.create_id(
         district=D, indicator="x", period="2026-06")
+
+
+def test_a_fact_stored_after_a_query_is_in_the_next_answer():
+    p = twenty_clients()
+    supervision = supervision_of(p.events)
+    before = {f["name"]: f for f in supervision.indicators(D, START, END)["indicators"]}
+    # A new client of the district, registered in the period (a later poll of the worker)
+    from tests.unit.test_indicators import Population, client
+    later = Population()
+    later._n = iter(range(10_000, 10_010))
+    later.register(client(500), date(2026, 2, 1), f"{D}001")
+    supervision.store(supervision.prepare(messages([ce for ce in later.events], topic="jingkang.intake.v1",
+                                                   first_offset=len(p.events)), supervision.model.positions()))
+    after = {f["name"]: f for f in supervision.indicators(D, START, END)["indicators"]}
+    assert after["plan_within_30_days"]["denominator"] == before["plan_within_30_days"]["denominator"] + 1
