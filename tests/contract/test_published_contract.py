@@ -31,6 +31,7 @@ from shared.contract.referral import (
     ClientPlaced, ClientWaitlisted, ReferralAccepted, ReferralCancelled, ReferralCompleted, ReferralDeclined,
     ReferralOverdue, StationCapacityChanged, StationRegistered, TransferRequested, WaitlistExceeded,
 )
+from shared.contract.withheld import WITHHELD
 from shared.envelope import decode, encode, to_cloudevent
 
 CLIENT, OTHER = uuid.uuid4(), uuid.uuid4()
@@ -98,6 +99,8 @@ EXAMPLES = [
                              spending=Decimal("100000.00"), share=Decimal("0.1500"), minimum=Decimal("0.20")),
     NotificationFailed(client_id=CLIENT, notification_id=OTHER, kind="plan_due", channel="webhook", reason="HTTP 500",
                        failed_at=AT),
+    *(marker(subject_id=str(CLIENT), withheld_type=f"jingkang.{service}.Something.v1", reason="too_large")
+      for service, marker in WITHHELD.items()),
 ]
 PERSONAL = {"name", "id_number", "phone", "address", "birth_date", "diagnosis", "applicant", "guardian"}
 

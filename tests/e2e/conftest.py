@@ -41,6 +41,7 @@ def system(kafka_bootstrap, tmp_path_factory):
     clock_file = data / "clock-offset-seconds"
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
                JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
+               JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS="127.0.0.0/8",  # test subscribers listen on this machine
                **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -173,6 +173,7 @@ class AssessmentWorld(World):
             "POST /v1/clients/{client_id}/contacts": lambda: (
                 "POST", base + "/contacts", None, {"method": "phone", "outcome": "reached", "staff": "staff-1"}),
             "GET /v1/clients/{client_id}/record": lambda: ("GET", base + "/record", None, None),
+            "GET /v1/records": lambda: ("GET", "/v1/records", {"district": HERE}, None),
         }
 
 
@@ -259,6 +260,7 @@ class FundingWorld(World):
         settlement = f"/v1/contracts/{c}/settlements/{s}"
         return {
             "POST /v1/contracts": lambda: ("POST", "/v1/contracts", None, self.contract_json(uuid.uuid4())),
+            "GET /v1/contracts": lambda: ("GET", "/v1/contracts", {"purchaser": HERE}, None),
             "GET /v1/contracts/{contract_id}": lambda: ("GET", f"/v1/contracts/{c}", None, None),
             "POST /v1/contracts/{contract_id}/payments": lambda: (
                 "POST", f"/v1/contracts/{c}/payments", None, {"amount": "10.00", "period": "2025-12"}),
