@@ -50,6 +50,7 @@ class ReadModelWorker:
         self.review_every = review_every
         self.positions: dict[tuple[str, int], int] = {}
         self.stored = self.dead = 0
+        self.unsure = False
 
     def rewind(self, assigned: Iterable) -> None:
         """Each assigned partition to the next offset the model stored (from the beginning if none)."""
@@ -91,6 +92,9 @@ class ReadModelWorker:
         return len(messages)
 
     def poll_once(self, timeout_ms: int = 500) -> int:
+        if self.unsure:  # after a failure: back to what the model stored before reading on
+            self.rewind(self.consumer.assignment())
+            self.unsure = False
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
         messages = [Message(r.topic, r.partition, r.offset, r.value, r.key) for records in polled.values() for r in records]
         return self.handle(messages) if messages else 0
@@ -110,7 +114,13 @@ class ReadModelWorker:
         self.consumer.subscribe(self.topics, listener=Rewind())
         next_review = time.monotonic()
         while not stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except Exception:  # the store is unreachable, say: nothing of the poll was stored
+                log.exception("storing a poll failed; retrying from the stored positions")
+                self.unsure = True  # the consumer moved past what was not stored
+                stop.wait(1.0)
+                continue
             if self.review is not None and time.monotonic() >= next_review:
                 try:
                     self.review()
