@@ -72,11 +72,11 @@ def test_a_settlement_is_prepared_by_one_officer_and_approved_and_paid_by_anothe
     desktop.check("funding-contracts")
 
     home = page.locator("section.contract", has_text="演示·朝阳区宁康家园")
-    home.get_by_text("发起结算").click()
+    home.locator("summary", has_text="发起结算").click()
     home.get_by_label("结算期").fill(last_month())
     home.get_by_label("绩效分").fill("0.90")
     home.get_by_label("评分依据").fill("演示：月度督导评分 90 分")
-    home.get_by_role("button", name="发起结算").click()
+    home.locator("form[action$='/settlements'] button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/funding"))
     assert page.get_by_role("status").filter(has_text="等待另一位经办人审批").is_visible()
     pending = page.locator("section.contract", has_text="演示·朝阳区宁康家园").locator("tr.settlement",
