@@ -194,6 +194,13 @@ def purchaser_of(session, asked: str | None) -> str:
 @router.get("/funding")
 async def index(request: Request, purchaser: str | None = None, session=Depends(signed_in),
                 svc: Services = Depends(services)) -> Response:
+    return await page(request, session, svc, purchaser)
+
+
+async def page(request: Request, session, svc: Services, purchaser: str | None, draft: dict | None = None,
+               status_code: int = 200) -> Response:
+    """The page; `draft`: a refused settlement form, drawn open again with its input and the
+    service's reasons beside the fields."""
     code = purchaser_of(session, purchaser)
     answer = await svc.get("funding", "/v1/contracts", {"purchaser": code})
     try:
@@ -204,7 +211,7 @@ async def index(request: Request, purchaser: str | None = None, session=Depends(
     views = contract_views(answer, names, staff_names(request.app.state.settings.demo_users), session.user.sub)
     return render(request, "funding/index.html", purchaser=code, contracts=views, figures=FIGURES,
                   chart=bars(views, t_of(request)) if views else None, new_key=lambda: str(uuid.uuid4()),
-                  me=session.user.sub)
+                  me=session.user.sub, draft=draft or {}, status_code=status_code)
 
 
 def back(purchaser: str) -> RedirectResponse:
@@ -229,7 +236,14 @@ async def prepare(request: Request, contract_id: uuid.UUID, period: str = Form("
                             "reasons": [reason.strip()] if reason.strip() else []}, idempotency_key=key or None)
         session.flash.append(t("funding.prepared", period=s["period"], amount=s["amount"]))
     except ServiceRefused as e:
-        session.flash.append(said(t, e))
+        if e.status != 422 or not e.fields:
+            session.flash.append(said(t, e))
+            return back(purchaser)
+        # The input stays; the refused command changed nothing, so the form gets a fresh key.
+        errors = {{"performance_score": "score", "reasons": "reason"}.get(f.split(".")[0], "period"): r
+                  for f, r in e.fields.items()}
+        return await page(request, session, svc, purchaser, status_code=422, draft={
+            "contract_id": str(contract_id), "period": period, "score": score, "reason": reason, "errors": errors})
     return back(purchaser)
 
 
