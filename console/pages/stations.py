@@ -4,7 +4,7 @@ to the first in line; a re-verification after 90 days), referrals open and overd
 erasing an identity after a "check your answers" confirmation.
 
 Calls (with the user's token): referral GET /v1/stations, GET /v1/waitlist, GET /v1/referrals
-(district, open), POST /v1/stations/{id}/capacity, POST /v1/clients/{id}/reverification;
+(a district's open ones), POST /v1/stations/{id}/capacity, POST /v1/clients/{id}/reverification;
 intake POST /v1/clients/{id}/identity/erasure."""
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ async def index(request: Request, district: str | None = None, session=Depends(s
     waiting, lapsed = waiting_rows(await svc.get("referral", "/v1/waitlist", {"district": code}))
     try:
         referrals: list[ReferralRow] | None = referral_rows(
-            await svc.get("referral", "/v1/referrals", {"district": code, "status": "open"}))
+            await svc.get("referral", "/v1/referrals", {"district": code}))
     except ServiceRefused as e:
         if e.status not in (404, 422):
             raise
