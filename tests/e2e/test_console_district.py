@@ -109,3 +109,28 @@ def test_a_settlement_is_prepared_by_one_officer_and_approved_and_paid_by_anothe
 def last_month() -> str:
     first = datetime.now(LOCAL).date().replace(day=1)
     return f"{first - timedelta(days=1):%Y-%m}"
+
+
+def test_the_admin_erases_an_identity_only_after_checking_the_answers(demo, desktop):
+    lapsed = httpx.get(URL["referral"] + "/v1/waitlist", params={"district": "110105"},
+                       headers=auth("district_admin")).json()["needs_reverification"]
+    client = lapsed[-1]["client_id"]
+    page = sign_in(desktop, "演示·陈主任")
+    desktop.go("/stations")
+    page.get_by_role("link", name="删除身份信息").click()
+    page.get_by_role("button", name="继续").click()  # nothing filled in
+    assert page.get_by_role("alert").get_by_role("link").count() == 2  # the error summary names both fields
+    desktop.check("admin-erasure-errors")
+    page.get_by_label("服务对象编号").fill(client)
+    page.get_by_label("原因").select_option("data_subject_request")
+    page.get_by_role("button", name="继续").click()
+    assert page.get_by_role("heading", name="请核对后确认").is_visible()
+    assert page.get_by_text(client).is_visible() and page.get_by_text("本人申请").is_visible()
+    desktop.check("admin-erasure-check")
+    page.get_by_role("button", name="确认删除身份信息").click()
+    page.wait_for_url(re.compile(r".*/stations$"))
+    assert page.get_by_role("status").filter(has_text=f"已删除服务对象 {client} 的身份信息").is_visible()
+    # From now on the identity read answers that it was erased.
+    read = httpx.get(f"{URL['intake']}/v1/clients/{client}/identity", params={"purpose": "service_delivery"},
+                     headers=auth("station_worker"))
+    assert read.status_code == 410
