@@ -84,7 +84,7 @@ def test_a_settlement_is_prepared_by_one_officer_and_approved_and_paid_by_anothe
     assert pending.locator(".prepared-by").inner_text() == "演示·孙会计"
     # The same officer may not approve: the service says no, the page says why.
     pending.get_by_role("button", name=re.compile("审批通过")).click()
-    assert page.get_by_role("status").filter(has_text="冲突").is_visible()
+    assert page.get_by_role("alert").filter(has_text="冲突").is_visible()
     desktop.check("funding-same-officer-refused")
 
     second = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
