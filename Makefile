@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed console/node_modules/.package-lock.json
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml deploy/kafka/pom.xml
 	deploy/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -e .  # the `jingkang` command (cli/)
 	deploy/kafka/kafka.sh install
 	touch $@
 

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 PROCESSES = ("api", "relay", "worker")
 
 

@@ -18,7 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
+from services.funding.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
@@ -62,6 +65,13 @@ MoneyIn = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, descri
                                    examples=["120000.00"])]
 
 
+# Bounds that keep the largest contract's event far under the size budget (README "Size budget").
+MAX_UNIT_PRICES = 64  # thirteen service types are known; room for local ones
+MAX_FUNDING_SHARES = 3  # each source once
+ServiceTypeIn = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", max_length=64,
+                                     description="snake_case service type, e.g. medication_training")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -80,8 +90,10 @@ class ContractIn(Strict):
     period_start: date
     period_end: date
     budget: MoneyIn
-    funding_sources: list[FundingShareIn] = Field(min_length=1, description="must sum to the budget")
-    unit_prices: dict[str, MoneyIn] = Field(description="price per session by service type")
+    funding_sources: list[FundingShareIn] = Field(min_length=1, max_length=MAX_FUNDING_SHARES,
+                                                  description="must sum to the budget")
+    unit_prices: dict[ServiceTypeIn, MoneyIn] = Field(max_length=MAX_UNIT_PRICES,
+                                                     description="price per session by service type")
 
 
 class PaymentIn(Strict):
@@ -290,9 +302,11 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         "Jingkang funding",
         "Government purchase-of-service contracts: sessions accrued, settlements approved by a second person, "
         "payments against the budget, subsidies for demonstration stations.",
-        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(funding)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, funding, to_public)
 
     def get_funding() -> Funding:
         return funding
