@@ -142,4 +142,4 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
 def relay_for(settings, app: ServiceApplication, to_public: ToPublic, producer: KafkaProducer | None = None) -> OutboxRelay:
     """The relay of settings.service over `app`'s notification log."""
     return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap),
-                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url))
+                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url, app.store_pool()))

@@ -136,6 +136,9 @@ def main(service: str, load_settings: Callable, create_app: Callable, create_rel
     if process not in runners:
         sys.exit(f"usage: python -m services.{service} api|relay|worker")
     settings = dataclasses.replace(load_settings(), process=process)
+    # Every PostgreSQL connection of this process says whose it is (pg_stat_activity's
+    # application_name): how the connection budget is checked on a running system.
+    os.environ.setdefault("PGAPPNAME", f"jingkang-{service}-{process}")
     setup_tracing(service, process, settings.trace_file)
     runner, factory = runners[process]
     sys.argv = sys.argv[:1]  # faust's worker parses argv itself

@@ -18,6 +18,9 @@ Shared:
                          key outside production, authorisation is off
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_PG_POOL_API, JINGKANG_PG_POOL_RELAY, JINGKANG_PG_POOL_WORKER  PostgreSQL connections
+                         in the one pool of each kind of process (defaults 4, 2, 2; see
+                         pg_connections and README "Connection budget")
   JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
                          end-to-end test can move every process 31 or 91 days ahead
 """
@@ -27,6 +30,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlparse
+
+# The connection budget (README "Connection budget"): each process has ONE psycopg pool of a
+# fixed size, shared by all its parts (the Application's recorder, intake's identity keys,
+# the relay's seals); the relay also holds two connections of its own for its whole life
+# (LISTEN, and the advisory lock that keeps a second relay on standby).
+DEFAULT_POOL_SIZES = {"api": 4, "relay": 2, "worker": 2}
+HELD_CONNECTIONS = {"relay": 2}
+OTHER_POOL_SIZE = 2  # tools and tests that open a store outside the three processes
 
 DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
 
@@ -57,7 +68,13 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pool_size(self) -> int:
+        """The size of this process's one PostgreSQL pool."""
+        return self.pool_sizes.get(self.process, OTHER_POOL_SIZE)
 
     @property
     def topic(self) -> str:
@@ -92,6 +109,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_key=env.get("JINGKANG_JWT_KEY") or None,
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        pool_sizes=pool_sizes(env),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
@@ -99,6 +117,27 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
     if production and not settings.jwt_key and service != "auth":
         raise SettingsError("JINGKANG_JWT_KEY is required in production: every request must be authorised")
     return settings
+
+
+def pool_sizes(environ: Mapping[str, str]) -> dict[str, int]:
+    """Pool size per kind of process, from JINGKANG_PG_POOL_<PROCESS> or the defaults."""
+    sizes = {}
+    for process, default in DEFAULT_POOL_SIZES.items():
+        name = f"JINGKANG_PG_POOL_{process.upper()}"
+        try:
+            sizes[process] = int(environ.get(name, default))
+        except ValueError:
+            sizes[process] = 0
+        if sizes[process] < 1:
+            raise SettingsError(f"{name} must be a whole number of at least 1")
+    return sizes
+
+
+def pg_connections(process: str, sizes: Mapping[str, int] | None = None) -> int:
+    """The most PostgreSQL connections one process of that kind ever opens: its pool and
+    the connections it holds apart from it. deploy/run.py adds these up against the
+    cluster's max_connections before it starts anything."""
+    return (sizes or DEFAULT_POOL_SIZES).get(process, OTHER_POOL_SIZE) + HELD_CONNECTIONS.get(process, 0)
 
 
 def store_env(settings: ServiceSettings) -> dict[str, str]:
@@ -114,8 +153,9 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_USER=unquote(url.username or ""),
             POSTGRES_PASSWORD=unquote(url.password or ""),
             POSTGRES_CONNECT_TIMEOUT="1",  # eventsourcing retries 10 times: a dead store answers 503 in ~12 s, not 50
-            POSTGRES_POOL_SIZE="5",
-            POSTGRES_MAX_OVERFLOW="10",
+            # A fixed pool (the connection budget): no overflow beyond it, ever.
+            POSTGRES_POOL_SIZE=str(settings.pool_size),
+            POSTGRES_MAX_OVERFLOW="0",
             POSTGRES_LOCK_TIMEOUT="5",
             POSTGRES_PRE_PING="y",  # a restarted database must not hand out dead connections
             # API processes save through one database function call instead of several

@@ -97,6 +97,16 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
+@contextlib.contextmanager
+def pooled_transaction(pool: Any) -> Iterator[Any]:
+    """One transaction on a connection borrowed from a psycopg pool, with a tuple-row cursor;
+    commits when the block ends normally, rolls back on an exception."""
+    from psycopg.rows import tuple_row
+
+    with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        yield cursor
+
+
 class ServiceApplication(Application):
     """Base of each service's Application (Intake, Assessments, Referrals, ...)."""
 
@@ -270,6 +280,15 @@ class ServiceApplication(Application):
                              f"WHERE rowid IN ({','.join('?' * len(chunk))})", chunk)
                 out.update({row[0]: (row[1], row[2]) for row in curs.fetchall()})
         return out
+
+    def store_pool(self) -> Any:
+        """The process's one PostgreSQL connection pool (the recorder's), for the other parts of
+        the process that use the same database (identity keys, seals): None on other stores.
+        Its connections are in autocommit and hand out dict rows; borrowers open their own
+        transaction and cursor (shared.store.pooled_transaction)."""
+        if self._store_kind() != "postgres":
+            return None
+        return self.recorder.datastore.pool  # type: ignore[attr-defined]
 
     def ping(self) -> None:
         """Raise if the event store cannot be reached (used by /ready)."""
