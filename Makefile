@@ -15,8 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
 	deploy/kafka/kafka.sh install
 	touch $@
 
+# make up STORE=postgres: stores in the project's PostgreSQL cluster; SCALE=2: two API
+# processes (one port) and two workers per service.
 up: install
-	$(PY) deploy/run.py
+	$(PY) deploy/run.py $(if $(STORE),--store $(STORE)) $(if $(SCALE),--scale $(SCALE))
 
 # Every test: unit, contract, integration (real PostgreSQL and Kafka, started by tests/conftest.py)
 # and end to end (the system as `make up` runs it).

@@ -21,6 +21,8 @@ Shared:
   JINGKANG_PG_POOL_API, JINGKANG_PG_POOL_RELAY, JINGKANG_PG_POOL_WORKER  PostgreSQL connections
                          in the one pool of each kind of process (defaults 4, 2, 2; see
                          pg_connections and README "Connection budget")
+  JINGKANG_REUSE_PORT    1: the API binds its port with SO_REUSEPORT, so several API processes
+                         of one service share it (deploy/run.py --scale)
   JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
                          end-to-end test can move every process 31 or 91 days ahead
 """
@@ -68,6 +70,7 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    reuse_port: bool = False
     pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -110,6 +113,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         pool_sizes=pool_sizes(env),
+        reuse_port=env.get("JINGKANG_REUSE_PORT", "") in ("1", "true", "yes"),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
@@ -163,6 +167,11 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             # drops tracking records, which workers need (ServiceApplication refuses the mix).
             POSTGRES_ENABLE_DB_FUNCTIONS="y" if settings.process == "api" else "n",
         )
+        if settings.process in ("relay", "worker"):
+            # The API creates the tables (and functions) and starts first (deploy/run.py, the
+            # compose file): a relay and a worker doing it at the same moment fail with
+            # "tuple concurrently updated" on PostgreSQL.
+            env["CREATE_TABLE"] = "n"
         schema = parse_qs(url.query).get("schema")
         if schema:  # one database with a schema per service also works
             env["POSTGRES_SCHEMA"] = schema[0]
