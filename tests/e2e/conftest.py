@@ -38,15 +38,19 @@ def system(kafka_bootstrap, tmp_path_factory):
     yield from run_system(kafka_bootstrap, tmp_path_factory.mktemp("system"), BASE)
 
 
-def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | None = None):
+def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | None = None, fresh: bool = False):
     """Start deploy/run.py on `base` with its data in `data` (and the event stores `stores`,
-    service -> URL, where given); yield what the tests need to know about it; stop it."""
+    service -> URL, where given); yield what the tests need to know about it; stop it.
+    fresh: its workers start at the end of every public topic, as a new deployment's would,
+    and never see what the systems and tests before it published on the shared broker."""
     trace_file = data / "spans.jsonl"
     clock_file = data / "clock-offset-seconds"
     own = {f"JINGKANG_{s.upper()}_STORE": url for s, url in (stores or {}).items()}
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
                JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
                **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES}, **own)
+    if fresh:
+        start_groups_at_end(kafka_bootstrap, [env[f"JINGKANG_{s.upper()}_GROUP"] for s in SERVICES])
     url = {s: f"http://127.0.0.1:{base + i}" for i, s in enumerate(SERVICES)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(base), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -69,6 +73,26 @@ def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | N
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def start_groups_at_end(kafka: str, groups: list[str]) -> None:
+    """Commit the end of every public topic for each new consumer group."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from shared.topics import ensure_topics, public_topics
+
+    ensure_topics(kafka, public_topics())
+    for group in groups:
+        consumer = KafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
+        try:
+            partitions = [TopicPartition(t, p) for t in public_topics() for p in consumer.partitions_for_topic(t) or []]
+            consumer.assign(partitions)
+            consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                consumer.position(tp)
+            consumer.commit()
+        finally:
+            consumer.close()
 
 
 def _copy_lines(stream, path) -> None:

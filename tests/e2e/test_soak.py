@@ -467,6 +467,12 @@ def soak_and_check(system: dict) -> None:
         if ce.get("id") not in expected and (later or ce.get("subject") not in ours):
             foreign += 1
             continue
+        mine = expected.get(ce["id"])
+        if mine is not None and ce.get("sequence") != mine["sequence"] and ce.get("subject") not in ours:
+            # Another system on the same broker consumed the same foreign event (an integration
+            # test's client, say) and derived the same id for what it caused: its copy, not ours.
+            foreign += 1
+            continue
         if ce["id"] in by_id:
             duplicates[ce["type"]] += 1
             first = by_id[ce["id"]]
