@@ -83,11 +83,10 @@ def dev_jwt_key(data_dir: Path) -> str:
 def postgres_stores(env: dict[str, str]) -> bool:
     """Point every store not set otherwise at a database of the project's cluster, starting
     the cluster if needed; True if run.py started it (and so stops it)."""
-    started = False
-    if subprocess.run([str(POSTGRES_SH), "status"], env=env, capture_output=True).returncode != 0:
+    started = subprocess.run([str(POSTGRES_SH), "status"], env=env, capture_output=True).returncode != 0
+    if started:
         print("run.py: starting PostgreSQL (deploy/postgres/postgres.sh)", flush=True)
-        subprocess.run([str(POSTGRES_SH), "start"], env=env, check=True)
-        started = True
+    subprocess.run([str(POSTGRES_SH), "start"], env=env, check=True)  # also creates missing databases
     for service in SERVICES:
         if not env.get(f"JINGKANG_{service.upper()}_STORE"):
             url = subprocess.run([str(POSTGRES_SH), "url", service], env=env, check=True, capture_output=True, text=True)
