@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.persistence import JSONTranscoder, Notification, ProcessRecorder, Tracking, Transcoding
 from eventsourcing.utils import resolve_topic
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -107,12 +107,27 @@ def pooled_transaction(pool: Any) -> Iterator[Any]:
         yield cursor
 
 
+class ServiceRepository(Repository):
+    """The library's repository, with an existence test that reads one stored event instead
+    of rebuilding the aggregate: `id in repository` is followed by a get() nearly everywhere
+    (the day's agenda, the person index, a district's placement), which loaded it twice, and
+    those are the aggregates that grow (bench/README.md, "Where the time goes")."""
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self.event_store.recorder.select_events(item, limit=1))
+
+
 class ServiceApplication(Application):
     """Base of each service's Application (Intake, Assessments, Referrals, ...)."""
 
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None):
         self.clock: Clock = clock or SystemClock()
         super().__init__(env=dict(env or {}))
+
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()
+        repository.__class__ = ServiceRepository  # same state and settings; only __contains__ differs
+        return repository
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores tracking records with events, atomically.
