@@ -50,8 +50,8 @@ def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | N
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
                JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
                **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES}, **own)
-    if fresh:
-        start_groups_at_end(kafka_bootstrap, [env[f"JINGKANG_{s.upper()}_GROUP"] for s in SERVICES])
+    start_offsets = start_groups_at_end(kafka_bootstrap, [env[f"JINGKANG_{s.upper()}_GROUP"] for s in SERVICES]) \
+        if fresh else {}
     url = {s: f"http://127.0.0.1:{base + i}" for i, s in enumerate(SERVICES)}
     console = f"http://127.0.0.1:{base - 1}"
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(base), "--data-dir", str(data)],
@@ -68,7 +68,7 @@ def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | N
         wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in url.values()), timeout=60,
                    what="every service ready")
         yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file,
-               "url": url, "env": own, "console": console}
+               "url": url, "env": own, "console": console, "start_offsets": start_offsets}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -77,13 +77,15 @@ def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | N
             proc.kill()
 
 
-def start_groups_at_end(kafka: str, groups: list[str]) -> None:
-    """Commit the end of every public topic for each new consumer group."""
+def start_groups_at_end(kafka: str, groups: list[str]) -> dict[str, int]:
+    """Commit the end of every public topic for each new consumer group; those offsets, by
+    "topic:partition" (where the workers start: nothing before them is theirs to process)."""
     from kafka import KafkaConsumer, TopicPartition
 
     from shared.topics import ensure_topics, public_topics
 
     ensure_topics(kafka, public_topics())
+    offsets: dict[str, int] = {}
     for group in groups:
         consumer = KafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
         try:
@@ -91,10 +93,11 @@ def start_groups_at_end(kafka: str, groups: list[str]) -> None:
             consumer.assign(partitions)
             consumer.seek_to_end(*partitions)
             for tp in partitions:
-                consumer.position(tp)
+                offsets[f"{tp.topic}:{tp.partition}"] = max(offsets.get(f"{tp.topic}:{tp.partition}", 0), consumer.position(tp))
             consumer.commit()
         finally:
             consumer.close()
+    return offsets
 
 
 def _copy_lines(stream, path) -> None:
