@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from services.intake.resident_id import check_digit  # noqa: E402
 from shared.auth import Authority  # noqa: E402
 
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 JWT_KEY = "bench-jwt-signing-key-known-to-the-bench-0001"
 STATION = "5f0c1e8a-7d4b-4b7e-9a51-3d0c2f6e9b11"
 
