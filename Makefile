@@ -20,8 +20,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml deploy/
 console/node_modules/.package-lock.json: console/package.json console/package-lock.json
 	npm ci --prefix console --no-audit --no-fund
 
+# make up STORE=postgres: stores in the project's PostgreSQL cluster; SCALE=2: two API
+# processes (one port) and two workers per service.
 up: install
-	$(PY) deploy/run.py
+	$(PY) deploy/run.py $(if $(STORE),--store $(STORE)) $(if $(SCALE),--scale $(SCALE))
 
 # The fictional demo district (console/demo.py), loaded through the APIs of the system `make up` runs.
 demo: install

@@ -71,8 +71,18 @@ class Calendar(Aggregate):
         self.checked_through = day
 
 
+AGENDA_SNAPSHOT_INTERVAL = 50
+
+
 class Deadlines:
     """Mixin for a ServiceApplication."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A day's agenda gains an event per deadline scheduled that day (every registration,
+        # every referral): a snapshot every AGENDA_SNAPSHOT_INTERVAL events keeps loading it
+        # cheap however busy the day (bench/README.md, "Where the time goes").
+        cls.snapshotting_intervals = {Agenda: AGENDA_SNAPSHOT_INTERVAL, **(getattr(cls, "snapshotting_intervals", None) or {})}
 
     def schedule(self, kind: str, subject_id: UUID, day: date) -> Agenda:
         (agenda,) = self.schedule_all([(kind, subject_id, day)])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
@@ -251,8 +252,11 @@ class OutboxRelay:
 
 def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, stop: threading.Event) -> Callable[[float], None]:
     """How the relay sleeps until new events are stored: LISTEN/NOTIFY on PostgreSQL
-    (the channel `eventsourcing` notifies on insert), polling elsewhere."""
+    (the channel `eventsourcing` notifies on insert), a short adaptive poll of SQLite's
+    commit counter on SQLite, plain polling elsewhere."""
     url = urlparse(store_url)
+    if url.scheme == "sqlite":
+        return sqlite_waiter(url.path, poll_seconds, stop)
     if url.scheme not in ("postgresql", "postgres"):
         return lambda timeout: stop.wait(min(timeout, poll_seconds))
     import psycopg
@@ -275,8 +279,42 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
     return wait
 
 
+def sqlite_waiter(path: str, poll_seconds: float, stop: threading.Event,
+                  shortest: float = 0.005) -> Callable[[float], None]:
+    """Wake as soon as another connection committed to the SQLite file: `PRAGMA data_version`
+    (a counter in shared memory; no read of the log) checked every `shortest` seconds after
+    activity, backing off to poll_seconds while the store is idle. The relay's own position
+    commits count too: one needless wake per batch, which finds nothing and waits again."""
+    import sqlite3
+
+    state: dict[str, Any] = {"interval": shortest}
+
+    def wait(timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        try:
+            conn = state.get("conn")
+            if conn is None:
+                conn = state["conn"] = sqlite3.connect(path, timeout=10, check_same_thread=False)
+                state["version"] = conn.execute("PRAGMA data_version").fetchone()[0]
+            while not stop.is_set():
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != state["version"]:
+                    state["version"], state["interval"] = version, shortest
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                stop.wait(min(state["interval"], left))
+                state["interval"] = min(state["interval"] * 2, poll_seconds)
+        except sqlite3.Error:
+            state.pop("conn", None)
+            stop.wait(poll_seconds)
+
+    return wait
+
+
 def relay_for(settings, app: ServiceApplication, to_public: ToPublic, producer: KafkaProducer | None = None) -> OutboxRelay:
     """The relay of settings.service over `app`'s notification log."""
     return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap, settings.max_event_bytes),
-                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url),
+                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url, app.store_pool()),
                        max_backoff_seconds=settings.relay_max_backoff_seconds)
