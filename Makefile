@@ -7,16 +7,18 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
+$(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml deploy/keycloak/keycloak.sh
 	deploy/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	deploy/kafka/kafka.sh install
+	deploy/keycloak/keycloak.sh install
 	touch $@
 
+# IDP=keycloak: sign-in by OpenID Connect against deploy/keycloak's realm instead of development tokens.
 up: install
-	$(PY) deploy/run.py
+	$(PY) deploy/run.py $(if $(IDP),--idp $(IDP))
 
 # Every test: unit, contract, integration (real PostgreSQL and Kafka, started by tests/conftest.py)
 # and end to end (the system as `make up` runs it).
@@ -35,5 +37,6 @@ bench: install
 
 clean:
 	-deploy/kafka/kafka.sh stop
+	-deploy/keycloak/keycloak.sh stop
 	-deploy/postgres/postgres.sh stop
 	rm -rf .data

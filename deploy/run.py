@@ -4,11 +4,14 @@ Starts Apache Kafka (deploy/kafka/kafka.sh) unless JINGKANG_KAFKA points at a br
 that already answers, then each service's three processes (api, relay, worker), waits
 until every API answers /health, and stops everything it started on Ctrl-C or SIGTERM.
 
-  python deploy/run.py [--base-port 8001] [--data-dir .data]
+  python deploy/run.py [--base-port 8001] [--data-dir .data] [--idp keycloak]
 
 Event stores are SQLite files in the data dir unless JINGKANG_<SVC>_STORE is set
 (e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>). Bearer tokens are
-signed with a development key kept in <data dir>/jwt.key unless JINGKANG_JWT_KEY is set."""
+signed with a development key kept in <data dir>/jwt.key unless JINGKANG_JWT_KEY is set;
+with --idp keycloak (`make up IDP=keycloak`) there is no development key: Keycloak
+(deploy/keycloak/keycloak.sh, port KEYCLOAK_PORT, default 8080) is started with the demo
+realm and the services accept only the tokens it signs."""
 from __future__ import annotations
 
 import argparse
@@ -83,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-port", type=int, default=8001)
     parser.add_argument("--data-dir", default=os.environ.get("JINGKANG_DATA_DIR", str(ROOT / ".data")))
+    parser.add_argument("--idp", choices=["keycloak"], help="sign in at this identity provider (OpenID Connect)")
     args = parser.parse_args()
 
     data_dir = Path(args.data_dir).resolve()
@@ -91,8 +95,14 @@ def main() -> None:
     env.setdefault("JINGKANG_KAFKA", "127.0.0.1:9092")
     env.setdefault("JINGKANG_INTAKE_CIPHER_KEY", dev_cipher_key(data_dir))
     env.setdefault("JINGKANG_INTAKE_LOOKUP_KEY", dev_lookup_key(data_dir))
-    if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
-        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production brings its own (shared.settings insists)
+    keycloak = [str(ROOT / "deploy/keycloak/keycloak.sh")]
+    if args.idp == "keycloak":
+        env.pop("JINGKANG_JWT_KEY", None)
+        env["JINGKANG_OIDC_ISSUER"] = subprocess.run(keycloak + ["url"], check=True, capture_output=True,
+                                                     text=True).stdout.strip()
+        env.setdefault("JINGKANG_OIDC_ACTOR_CLAIM", "staff_id")  # the realm's staff ids, as development tokens name them
+    elif env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
+        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production uses its identity provider (shared.settings insists)
     for i, service in enumerate(SERVICES):
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
@@ -103,6 +113,12 @@ def main() -> None:
         print("run.py: starting Apache Kafka (KRaft) on", env["JINGKANG_KAFKA"], flush=True)
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], check=True)
         started_kafka = True
+
+    started_keycloak = False
+    if args.idp == "keycloak" and not reachable(env["JINGKANG_OIDC_ISSUER"].split("/")[2]):
+        print("run.py: starting Keycloak at", env["JINGKANG_OIDC_ISSUER"], flush=True)
+        subprocess.run(keycloak + ["start"], check=True)
+        started_keycloak = True
 
     procs: list[subprocess.Popen] = []
     stopping = False
@@ -124,6 +140,8 @@ def main() -> None:
                 p.kill()
         if started_kafka:
             subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], check=False)
+        if started_keycloak:
+            subprocess.run(keycloak + ["stop"], check=False)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -148,11 +166,17 @@ def main() -> None:
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
-        dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
-        key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
-        print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "
-              f"{Path(sys.executable)} -m shared.auth token --sub w-1 --role station_worker --district 110105",
-              flush=True)
+        if args.idp == "keycloak":
+            print(f"run.py: sign in at {env['JINGKANG_OIDC_ISSUER']} (demo users of deploy/demo/users.json, password = "
+                  f"username); a bearer token for the APIs: curl -s {env['JINGKANG_OIDC_ISSUER']}/protocol/openid-connect/"
+                  "token -d grant_type=password -d client_id=jingkang-dev-cli -d username=worker1 -d password=worker1 "
+                  "| jq -r .access_token", flush=True)
+        else:
+            dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
+            key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
+            print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "
+                  f"{Path(sys.executable)} -m shared.auth token --sub w-1 --role station_worker --district 110105",
+                  flush=True)
         parent = os.getppid()
         while True:
             if os.getppid() != parent:  # whoever started us (make) is gone: don't linger

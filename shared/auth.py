@@ -101,7 +101,7 @@ class Authority:
             raise HTTPException(503, "the identity provider cannot be reached to check the token; retry later",
                                 headers={"Retry-After": "5"}) from None
         rules = self.provider.settings
-        return Principal(str(claims["sub"])[:64], role_in(claims, rules.role_claim),
+        return Principal(actor_in(claims, rules.actor_claim), role_in(claims, rules.role_claim),
                          districts_in(claims, rules.districts_claim))
 
     def _development_principal(self, token: str) -> Principal:
@@ -130,6 +130,13 @@ def claim(claims: dict, path: str) -> object:
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def actor_in(claims: dict, path: str) -> str:
+    value = claim(claims, path)
+    if not isinstance(value, str) or not value.strip():
+        raise refused(f"claim {path} must name who acts (a staff or system id)")
+    return value[:64]
 
 
 def role_in(claims: dict, path: str) -> str:
