@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: up test install unit schemas bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed console/node_modules/.package-lock.json
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml deploy/keycloak/keycloak.sh
 	deploy/system-packages.sh
@@ -15,6 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml d
 	deploy/kafka/kafka.sh install
 	deploy/keycloak/keycloak.sh install
 	touch $@
+
+# The console's browser assets (htmx, ECharts, axe-core), pinned by its package-lock.json.
+console/node_modules/.package-lock.json: console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund
 
 # IDP=keycloak: sign-in by OpenID Connect against deploy/keycloak's realm instead of development tokens.
 up: install

@@ -4,7 +4,9 @@ Starts Apache Kafka (deploy/kafka/kafka.sh) unless JINGKANG_KAFKA points at a br
 that already answers, then each service's three processes (api, relay, worker), waits
 until every API answers /health, and stops everything it started on Ctrl-C or SIGTERM.
 
-  python deploy/run.py [--base-port 8001] [--data-dir .data] [--idp keycloak]
+  python deploy/run.py [--base-port 8001] [--console-port 8000] [--data-dir .data] [--idp keycloak]
+
+Then the staff console (python -m console) on --console-port (default: the base port - 1).
 
 Event stores are SQLite files in the data dir unless JINGKANG_<SVC>_STORE is set
 (e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>). Bearer tokens are
@@ -85,6 +87,7 @@ def wait_healthy(port: int, procs: list[subprocess.Popen], timeout: float = 90) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-port", type=int, default=8001)
+    parser.add_argument("--console-port", type=int, help="the staff console's port (default: base port - 1)")
     parser.add_argument("--data-dir", default=os.environ.get("JINGKANG_DATA_DIR", str(ROOT / ".data")))
     parser.add_argument("--idp", choices=["keycloak"], help="sign in at this identity provider (OpenID Connect)")
     args = parser.parse_args()
@@ -107,6 +110,8 @@ def main() -> None:
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
         env.setdefault(f"JINGKANG_{service.upper()}_METRICS_PORT", str(args.base_port + 1000 + 2 * i))
+    console_port = args.console_port or args.base_port - 1
+    env["JINGKANG_CONSOLE_PORT"] = str(console_port)
 
     started_kafka = False
     if not reachable(env["JINGKANG_KAFKA"]):
@@ -151,7 +156,8 @@ def main() -> None:
 
     def spawn(service: str, process: str) -> None:
         log = open(log_dir / f"{service}-{process}.log", "ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", f"services.{service}", process],
+        module = ["console"] if service == "console" else [f"services.{service}", process]
+        procs.append(subprocess.Popen([sys.executable, "-m", *module],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     try:
@@ -163,8 +169,11 @@ def main() -> None:
         for service in SERVICES:
             spawn(service, "relay")
             spawn(service, "worker")
+        spawn("console", "web")
+        wait_healthy(console_port, procs)
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
+        print(f"run.py: open the staff console: http://127.0.0.1:{console_port}", flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
         if args.idp == "keycloak":
             print(f"run.py: sign in at {env['JINGKANG_OIDC_ISSUER']} (demo users of deploy/demo/users.json, password = "
