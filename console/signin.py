@@ -250,6 +250,11 @@ class OidcSignIn:
                                    secure=self.secure_cookie)
             return response
 
+        @router.get("/signin/oidc/signed-out")
+        async def signed_out(request: Request) -> Response:
+            # A page of our own: the sign-out form may not redirect to the provider (CSP form-action 'self').
+            return render(request, "signed_out.html")
+
         return router
 
     async def refresh(self, user: SignedIn) -> SignedIn | None:
@@ -280,7 +285,7 @@ class OidcSignIn:
                     log.warning("provider sign-out answered %s", answer.status_code)
             except ProviderUnreachable as e:
                 log.warning("provider sign-out not possible: %s", e)
-        return None
+        return "/signin/oidc/signed-out"
 
 
 def provider_for(settings) -> SignIn | None:

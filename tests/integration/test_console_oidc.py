@@ -116,7 +116,9 @@ def test_signing_out_ends_the_session_at_the_provider(keycloak_issuer):
         client.get(path_of(login_at_keycloak(begin(client), "hospital1")))
         session = client.app.state.sessions.get(client.cookies[COOKIE])
         refresh_token, csrf = session.user.refresh_token, session.csrf
-        assert client.post("/signout", data={"csrf": csrf}).status_code == 303
+        out = client.post("/signout", data={"csrf": csrf})
+        assert out.status_code == 303 and out.headers["location"] == "/signin/oidc/signed-out"
+        assert "您已退出本平台" in client.get(out.headers["location"]).text
         assert client.get("/").status_code == 303  # signed out here
     after = httpx.post(f"{keycloak_issuer}/protocol/openid-connect/token", timeout=60, auth=("jingkang-console", SECRET),
                        data={"grant_type": "refresh_token", "refresh_token": refresh_token})
