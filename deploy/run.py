@@ -112,6 +112,9 @@ def main() -> None:
         env.setdefault(f"JINGKANG_{service.upper()}_METRICS_PORT", str(args.base_port + 1000 + 2 * i))
     console_port = args.console_port or args.base_port - 1
     env["JINGKANG_CONSOLE_PORT"] = str(console_port)
+    if args.idp == "keycloak":  # the console signs staff in at Keycloak as its client of the demo realm
+        env.update(JINGKANG_CONSOLE_SIGNIN="oidc", JINGKANG_CONSOLE_URL=f"http://127.0.0.1:{console_port}")
+        env.setdefault("JINGKANG_CONSOLE_OIDC_CLIENT_SECRET", "jingkang-console-development-secret")
 
     started_kafka = False
     if not reachable(env["JINGKANG_KAFKA"]):
