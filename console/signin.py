@@ -178,23 +178,26 @@ class OidcSignIn:
             except httpx.HTTPError as e:
                 raise ProviderUnreachable(f"{endpoint}: {type(e).__name__}") from None
 
-    async def signed_in(self, tokens: dict, nonce: str | None) -> SignedIn:
-        """The user the provider's answer vouches for; TokenRefused if anything does not hold."""
+    async def principal(self, access_token: str):
+        """Who the access token names, read exactly as the services read it."""
+        try:
+            return await run_in_threadpool(self.authority.principal, "Bearer " + access_token)
+        except HTTPException as e:
+            raise TokenRefused(str(e.detail)) from None
+
+    async def signed_in(self, tokens: dict, nonce: str) -> SignedIn:
+        """The user the provider's answer to a sign-in vouches for; TokenRefused if anything does not hold."""
         if not isinstance(tokens.get("access_token"), str) or not isinstance(tokens.get("id_token"), str):
             raise TokenRefused("the provider's answer lacks an access or an ID token")
         identity = await run_in_threadpool(self.provider.verify, tokens["id_token"], audience=self.client_id)
-        if nonce is not None and not hmac.compare_digest(str(identity.get("nonce", "")), nonce):
+        if not hmac.compare_digest(str(identity.get("nonce", "")), nonce):
             raise TokenRefused("the ID token's nonce is not the one this sign-in sent")
-        try:
-            principal = await run_in_threadpool(self.authority.principal, "Bearer " + tokens["access_token"])
-        except HTTPException as e:
-            raise TokenRefused(str(e.detail)) from None
-        lifetime = float(tokens.get("expires_in") or 60)
+        principal = await self.principal(tokens["access_token"])
         return SignedIn(sub=principal.actor, name=str(identity.get("name") or identity.get("preferred_username") or
                                                       principal.actor), role=principal.role,
                         districts=principal.districts, token=tokens["access_token"],
-                        token_expires_at=time.time() + lifetime, refresh_token=tokens.get("refresh_token"),
-                        id_token=tokens["id_token"])
+                        token_expires_at=time.time() + float(tokens.get("expires_in") or 60),
+                        refresh_token=tokens.get("refresh_token"), id_token=tokens["id_token"])
 
     def router(self) -> APIRouter:
         from console.web import finish_sign_in, render, store_of, t_of
@@ -258,8 +261,9 @@ class OidcSignIn:
         return router
 
     async def refresh(self, user: SignedIn) -> SignedIn | None:
-        """A new access token by the refresh token; None when the provider says no (the user was
-        disabled, the session ended) or the token in hand has expired while it cannot be reached."""
+        """A new access token by the refresh token (its role and districts as the provider now
+        says); None when the provider says no (the user was disabled, the session ended), or when
+        it cannot be reached and the token in hand has expired."""
         if not user.refresh_token:
             return None
         try:
@@ -267,12 +271,18 @@ class OidcSignIn:
             if answer.status_code != 200:
                 return None
             tokens = answer.json()
-            return await self.signed_in({"id_token": user.id_token, **tokens}, nonce=None)
+            principal = await self.principal(tokens["access_token"])
         except ProviderUnreachable:
             return user if user.token_expires_at > time.time() else None
-        except (TokenRefused, ValueError) as e:
+        except (TokenRefused, ValueError, KeyError, TypeError) as e:
             log.warning("refreshed token refused: %s", e)
             return None
+        if principal.actor != user.sub:
+            return None
+        return replace(user, role=principal.role, districts=principal.districts, token=tokens["access_token"],
+                       token_expires_at=time.time() + float(tokens.get("expires_in") or 60),
+                       refresh_token=tokens.get("refresh_token") or user.refresh_token,
+                       id_token=tokens.get("id_token") or user.id_token)
 
     async def sign_out(self, user: SignedIn) -> str | None:
         """Ends the user's session at the provider: its end_session_endpoint, called by the

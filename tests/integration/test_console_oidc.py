@@ -144,3 +144,20 @@ def test_when_the_provider_is_unreachable_sign_in_says_so():
         page = client.get("/signin/oidc")
     assert page.status_code == 503 and "登录服务（统一身份认证）暂时无法访问" in page.text
 
+
+
+def test_a_user_disabled_at_the_provider_is_signed_out_at_the_next_renewal(keycloak_issuer):
+    from tests.integration.test_keycloak import Admin
+
+    admin = Admin(keycloak_issuer)
+    with console(keycloak_issuer) as client:
+        client.get(path_of(login_at_keycloak(begin(client), "worker2")))
+        session = client.app.state.sessions.get(client.cookies[COOKIE])
+        assert client.get("/").status_code == 200
+        admin.set_enabled("worker2", False)
+        try:
+            session.user = replace(session.user, token_expires_at=0)  # the token in hand has run out
+            assert client.get("/").headers["location"] == "/signin"  # no new one: sign in again
+            assert signed_in_user(client) is None
+        finally:
+            admin.set_enabled("worker2", True)
