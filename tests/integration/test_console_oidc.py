@@ -13,11 +13,15 @@ from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from console.app import create_app
 from console.sessions import COOKIE
 from console.settings import load_console_settings
+from tests.integration.keycloak_admin import Admin
+
+pytestmark = pytest.mark.integration
 
 CONSOLE_URL = "http://127.0.0.1:8000"  # a redirect URI the realm allows; the test client never listens there
 SECRET = "jingkang-console-development-secret"
@@ -147,8 +151,6 @@ def test_when_the_provider_is_unreachable_sign_in_says_so():
 
 
 def test_a_user_disabled_at_the_provider_is_signed_out_at_the_next_renewal(keycloak_issuer):
-    from tests.integration.test_keycloak import Admin
-
     admin = Admin(keycloak_issuer)
     with console(keycloak_issuer) as client:
         client.get(path_of(login_at_keycloak(begin(client), "worker2")))
