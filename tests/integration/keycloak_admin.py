@@ -12,7 +12,7 @@ class Admin:
 
     def __init__(self, issuer: str):
         base, _, self.realm = issuer.rpartition("/realms/")
-        r = post(f"{base}/realms/master/protocol/openid-connect/token", data={
+        r = httpx.post(f"{base}/realms/master/protocol/openid-connect/token", timeout=60, data={
             "grant_type": "password", "client_id": "admin-cli", "username": "admin", "password": "admin"})
         r.raise_for_status()
         self.http = httpx.Client(base_url=f"{base}/admin/realms/{self.realm}", timeout=60,
