@@ -11,9 +11,9 @@ Then the staff console (python -m console) on --console-port (default: the base 
 Event stores are SQLite files in the data dir unless JINGKANG_<SVC>_STORE is set
 (e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>). Bearer tokens are
 signed with a development key kept in <data dir>/jwt.key unless JINGKANG_JWT_KEY is set;
-with --idp keycloak (`make up IDP=keycloak`) there is no development key: Keycloak
-(deploy/keycloak/keycloak.sh, port KEYCLOAK_PORT, default 8080) is started with the demo
-realm and the services accept only the tokens it signs."""
+with --idp keycloak (`make up IDP=keycloak`) Keycloak (deploy/keycloak/keycloak.sh, port
+KEYCLOAK_PORT, default 8080) is started with the demo realm, the console signs staff in
+there and the services accept the tokens it signs (and still development tokens: `make demo`)."""
 from __future__ import annotations
 
 import argparse
@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 PROCESSES = ("api", "relay", "worker")
 
 
@@ -100,12 +100,16 @@ def main() -> None:
     env.setdefault("JINGKANG_INTAKE_LOOKUP_KEY", dev_lookup_key(data_dir))
     keycloak = [str(ROOT / "deploy/keycloak/keycloak.sh")]
     if args.idp == "keycloak":
-        env.pop("JINGKANG_JWT_KEY", None)
         env["JINGKANG_OIDC_ISSUER"] = subprocess.run(keycloak + ["url"], check=True, capture_output=True,
                                                      text=True).stdout.strip()
         env.setdefault("JINGKANG_OIDC_ACTOR_CLAIM", "staff_id")  # the realm's staff ids, as development tokens name them
-    elif env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
-        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production uses its identity provider (shared.settings insists)
+    if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
+        # Production uses its identity provider only (shared.settings insists). In development the
+        # services also take development tokens beside Keycloak's, so `make demo` works either way.
+        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)
+    if env.get("JINGKANG_ENV") != "production":  # a movable clock: the demo loader gives its district a past
+        env.setdefault("JINGKANG_CLOCK_FILE", str(data_dir / "clock-offset-seconds"))
+    empty = not (data_dir / "intake.sqlite").exists() and not env.get("JINGKANG_INTAKE_STORE")
     for i, service in enumerate(SERVICES):
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
@@ -178,6 +182,8 @@ def main() -> None:
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: open the staff console: http://127.0.0.1:{console_port}", flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
+        if empty:
+            print("run.py: load the demo district: make demo", flush=True)
         if args.idp == "keycloak":
             print(f"run.py: sign in at {env['JINGKANG_OIDC_ISSUER']} (demo users of deploy/demo/users.json, password = "
                   f"username); a bearer token for the APIs: curl -s {env['JINGKANG_OIDC_ISSUER']}/protocol/openid-connect/"

@@ -28,7 +28,14 @@ Shared:
   JINGKANG_OIDC_KEYS_CACHE_SECONDS  how long the issuer's keys are used before fetching them again (300)
   JINGKANG_OIDC_REFRESH_SECONDS   least time between two fetches for an unknown key id (default 10)
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
+  JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_MAX_EVENT_BYTES  the size budget of one event (default 256 KiB): the largest public
+                         event a consumer accepts and the largest event the store records; the
+                         relay's producer allows this plus KAFKA_OVERHEAD_BYTES, and the broker's
+                         message.max.bytes (deploy/kafka/server.properties, docker-compose.yml)
+                         is at least that. See README "Size budget".
+  JINGKANG_MAX_REQUEST_BYTES  the largest HTTP request body an API reads (default 64 KiB; 413 above)
   JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
                          end-to-end test can move every process 31 or 91 days ahead
 """
@@ -39,7 +46,13 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
-DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+# Room the producer's max_request_size leaves above the event budget for the key, headers and
+# record-batch framing; the broker's message.max.bytes must be at least budget + this.
+KAFKA_OVERHEAD_BYTES = 64 * 1024
+DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005,
+                 "supervision": 8006}
 
 
 class SettingsError(ValueError):
@@ -75,6 +88,7 @@ class ServiceSettings:
     trace_file: str | None = None
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
+    relay_max_backoff_seconds: float = 60.0
     consumer_group: str = ""
     clock_file: str | None = None
     tick_seconds: float = 30.0
@@ -85,6 +99,8 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +129,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         trace_file=env.get("JINGKANG_TRACE_FILE") or None,
         relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
         relay_batch_size=int(env.get("JINGKANG_RELAY_BATCH_SIZE", "500")),
+        relay_max_backoff_seconds=float(env.get("JINGKANG_RELAY_MAX_BACKOFF_SECONDS", "60")),
         consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
         clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),
@@ -121,6 +138,8 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        max_event_bytes=int(env.get("JINGKANG_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)),
+        max_request_bytes=int(env.get("JINGKANG_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
@@ -196,6 +215,7 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
     else:
         raise SettingsError(f"unsupported event store URL scheme {url.scheme!r}")
     env["SINGLE_ROW_TRACKING"] = "y"
+    env["MAX_EVENT_BYTES"] = str(settings.max_event_bytes)  # read by ServiceApplication's mapper
     if settings.cipher_key:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=settings.cipher_key)
     return env
