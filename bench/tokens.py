@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tokens.py [--seconds 2] [--out tokens]
 
-Measured on one core, in process, keys generated here and the provider's documents served by
+Measured in process (medians of five alternating runs of each side), keys generated here and the provider's documents served by
 a function (no network): a token of the identity provider (RS256 and ES256, keys cached, as
 every request after the first) through shared.auth.Authority, against jwt.decode with the key
 in hand; a development token (HS256) the same way; and what the guard adds by checking
@@ -43,6 +43,15 @@ def per_second(check, seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
+def paired(a, b, seconds: float, rounds: int = 5) -> tuple[float, float]:
+    """Medians of `rounds` alternating runs of each: a busy machine slows both sides alike."""
+    ra, rb = [], []
+    for _ in range(rounds):
+        ra.append(per_second(a, seconds / rounds))
+        rb.append(per_second(b, seconds / rounds))
+    return sorted(ra)[rounds // 2], sorted(rb)[rounds // 2]
+
+
 def async_per_second(check, seconds: float, threadpool: bool) -> float:
     async def run() -> float:
         n, start = 0, time.perf_counter()
@@ -77,19 +86,21 @@ def main() -> None:
     for alg, key in keys.items():
         token = jwt.encode(claims, key, algorithm=alg, headers={"kid": alg})
         public = key.public_key()
-        raw = per_second(lambda: jwt.decode(token, public, algorithms=[alg], audience="jingkang", issuer=ISSUER),
-                         args.seconds)
-        ours = per_second(lambda: authority.principal("Bearer " + token), args.seconds)
+        raw, ours = paired(lambda: jwt.decode(token, public, algorithms=[alg], audience="jingkang", issuer=ISSUER),
+                           lambda: authority.principal("Bearer " + token), args.seconds)
         rows.append({"token": f"identity provider, {alg}", "raw_per_s": round(raw), "jingkang_per_s": round(ours)})
     dev = Authority(DEV_KEY).issue(sub="w-1", role="station_worker", districts=["110105"])
-    raw = per_second(lambda: jwt.decode(dev, DEV_KEY, algorithms=["HS256"], issuer="jingkang-dev"), args.seconds)
-    ours = per_second(lambda: authority.principal("Bearer " + dev), args.seconds)
+    raw, ours = paired(lambda: jwt.decode(dev, DEV_KEY, algorithms=["HS256"], issuer="jingkang-dev"),
+                       lambda: authority.principal("Bearer " + dev), args.seconds)
     rows.append({"token": "development, HS256", "raw_per_s": round(raw), "jingkang_per_s": round(ours)})
 
     rs256 = jwt.encode(claims, keys["RS256"], algorithm="RS256", headers={"kid": "RS256"})
     check = lambda: authority.principal("Bearer " + rs256)  # noqa: E731
-    on_loop = async_per_second(check, args.seconds, threadpool=False)
-    on_pool = async_per_second(check, args.seconds, threadpool=True)
+    loop, pool = [], []
+    for _ in range(5):  # alternating, medians, as above
+        loop.append(async_per_second(check, args.seconds / 5, threadpool=False))
+        pool.append(async_per_second(check, args.seconds / 5, threadpool=True))
+    on_loop, on_pool = sorted(loop)[2], sorted(pool)[2]
 
     result = {"machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
               "seconds": args.seconds, "tokens": rows,

@@ -86,15 +86,15 @@ class Authority:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         token = authorization[7:].strip()
         try:
-            alg = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
             raise refused(f"not a JWT: {e}") from None
-        if alg == ALGORITHM and self.key:
+        if header.get("alg") == ALGORITHM and self.key:
             return self._development_principal(token)
         if self.provider is None:
-            raise refused(f"algorithm {str(alg)[:16]!r} is not accepted")
+            raise refused(f"algorithm {str(header.get('alg'))[:16]!r} is not accepted")
         try:
-            claims = self.provider.verify(token)
+            claims = self.provider.verify(token, header=header)
         except TokenRefused as e:
             raise refused(str(e)) from None
         except ProviderUnreachable:

@@ -129,13 +129,16 @@ class Provider:
         except PyJWKClientError:
             raise TokenRefused(f"signed with key {kid[:64]!r}, which {self.issuer} does not have") from None
 
-    def verify(self, token: str, *, audience: str | None = None) -> dict:
+    def verify(self, token: str, *, audience: str | None = None, header: dict | None = None) -> dict:
         """The claims of a token this provider signed for `audience` (default: ours), or
-        TokenRefused saying why not; ProviderUnreachable when its keys were never fetched."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as e:
-            raise TokenRefused(f"not a JWT: {e}") from None
+        TokenRefused saying why not; ProviderUnreachable when its keys were never fetched.
+        `header`: the token's unverified header when the caller has read it already (parsing
+        a token costs more than checking its RS256 signature)."""
+        if header is None:
+            try:
+                header = jwt.get_unverified_header(token)
+            except jwt.PyJWTError as e:
+                raise TokenRefused(f"not a JWT: {e}") from None
         alg = header.get("alg")
         if alg not in ACCEPTED_ALGORITHMS:
             raise TokenRefused(f"algorithm {str(alg)[:16]!r} is not accepted: only {' or '.join(ACCEPTED_ALGORITHMS)} "
