@@ -154,14 +154,13 @@ class OidcSignIn:
     binding_cookie = "jk_signin"
 
     def __init__(self, provider: Provider, client_id: str, client_secret: str, console_url: str,
-                 timeout_seconds: float = 10.0, transport: httpx.AsyncBaseTransport | None = None):
+                 timeout_seconds: float = 10.0):
         self.provider = provider
         self.authority = Authority(provider=provider)
         self.client_id, self.client_secret = client_id, client_secret
         self.redirect_uri = console_url.rstrip("/") + "/signin/oidc/callback"
         self.secure_cookie = console_url.startswith("https://")
         self.timeout = timeout_seconds
-        self.transport = transport
 
     async def endpoint(self, name: str) -> str:
         metadata = await run_in_threadpool(self.provider.metadata)
@@ -171,7 +170,7 @@ class OidcSignIn:
 
     async def post(self, endpoint: str, **form: str) -> httpx.Response:
         """A form POST to one of the provider's endpoints, authenticated as this client."""
-        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as http:
+        async with httpx.AsyncClient(timeout=self.timeout) as http:
             try:
                 return await http.post(await self.endpoint(endpoint), data=form,
                                        auth=(self.client_id, self.client_secret))

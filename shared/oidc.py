@@ -59,7 +59,9 @@ def fetch_json(url: str, timeout: float = 3.0) -> Any:
 
 class _IssuerKeys(PyJWKClient):
     """PyJWKClient fetching through `fetch` and keeping the last key set it got, so an outage of
-    the provider does not stop validation: while the provider is down the old keys are used."""
+    the provider does not stop validation: while the provider is down the old keys are used.
+    fetch_data is the documented point to override; it keeps PyJWKClient's cache and cooldown
+    bookkeeping as PyJWT 2.15 does (requirements.txt pins it)."""
 
     def __init__(self, uri: str, fetch: Fetch, *, lifespan: float, cooldown: float):
         super().__init__(uri, lifespan=lifespan, cooldown_duration=cooldown)
