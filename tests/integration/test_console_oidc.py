@@ -7,6 +7,7 @@ not called."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import socket
 from dataclasses import replace
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from console.app import create_app
 from console.sessions import COOKIE
 from console.settings import load_console_settings
+from tests.conftest import ROOT
 from tests.integration.keycloak_admin import Admin
 
 pytestmark = pytest.mark.integration
@@ -163,3 +165,16 @@ def test_a_user_disabled_at_the_provider_is_signed_out_at_the_next_renewal(keycl
             assert signed_in_user(client) is None
         finally:
             admin.set_enabled("worker2", True)
+
+
+DEMO = json.loads((ROOT / "deploy/demo/users.json").read_text(encoding="utf-8"))["users"]
+
+
+@pytest.mark.parametrize("person", DEMO, ids=[p["username"] for p in DEMO])
+def test_every_demo_user_signs_in_with_their_role_and_districts(keycloak_issuer, person):
+    with console(keycloak_issuer) as client:
+        assert client.get(path_of(login_at_keycloak(begin(client), person["username"]))).status_code == 303
+        home = client.get("/")
+        user = signed_in_user(client)
+    assert home.status_code == 200 and person["name"] in home.text
+    assert (user.sub, user.role, list(user.districts)) == (person["sub"], person["role"], person["districts"])
