@@ -2,8 +2,8 @@
 Keycloak of the test setup: the authorization code flow with PKCE through Keycloak's own
 login form (posted here as a browser would; tests/e2e/test_console_oidc.py does it in
 Chromium), the state and nonce checks, the refresh token kept server-side, sign-out at the
-provider, and the provider being unreachable. The console runs in-process; the services are
-not called."""
+provider, and the provider being unreachable. The console runs in-process (and the services
+it calls, where a test needs them, over in-memory stores)."""
 from __future__ import annotations
 
 import html
@@ -20,8 +20,15 @@ from fastapi.testclient import TestClient
 from console.app import create_app
 from console.sessions import COOKIE
 from console.settings import load_console_settings
+from services.assessment.api import create_app as assessment_api
+from services.intake.api import create_app as intake_api
+from services.intake.application import create_application as create_intake
+from services.referral.api import create_app as referral_api
+from shared.settings import load_settings
+from shared.store import event_meta
 from tests.conftest import ROOT
 from tests.integration.keycloak_admin import Admin
+from tests.support import applicant
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +185,38 @@ def test_every_demo_user_signs_in_with_their_role_and_districts(keycloak_issuer,
         user = signed_in_user(client)
     assert home.status_code == 200 and person["name"] in home.text
     assert (user.sub, user.role, list(user.districts)) == (person["sub"], person["role"], person["districts"])
+
+
+class ServiceApps(httpx.AsyncBaseTransport):
+    """The console's calls to each service, answered by that service's app in process (by port)."""
+
+    def __init__(self, apps: dict[int, object]):
+        self.transports = {port: httpx.ASGITransport(app=app) for port, app in apps.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.transports[request.url.port].handle_async_request(request)
+
+
+def test_the_console_acts_with_the_keycloak_token_and_the_services_record_the_staff_id(keycloak_issuer):
+    env = {"JINGKANG_OIDC_ISSUER": keycloak_issuer, "JINGKANG_OIDC_ACTOR_CLAIM": "staff_id"}
+    settings = {s: load_settings(s, {f"JINGKANG_{s.upper()}_STORE": "memory://", **env})
+                for s in ("intake", "assessment", "referral")}
+    intake = create_intake(settings["intake"])
+    transport = ServiceApps({8001: intake_api(settings["intake"], intake), 8002: assessment_api(settings["assessment"]),
+                             8003: referral_api(settings["referral"])})
+    console_settings = load_console_settings({
+        **env, "JINGKANG_CONSOLE_SIGNIN": "oidc", "JINGKANG_CONSOLE_OIDC_CLIENT_SECRET": SECRET,
+        "JINGKANG_CONSOLE_URL": CONSOLE_URL})
+    with TestClient(create_app(console_settings, transport=transport), base_url=CONSOLE_URL,
+                    follow_redirects=False) as client:
+        client.get(path_of(login_at_keycloak(begin(client), "worker1")))
+        assert client.get("/clients").status_code == 200
+        csrf = client.app.state.sessions.get(client.cookies[COOKIE]).csrf
+        person = applicant()
+        created = client.post("/clients/new", data={
+            "source": "self", **{f"applicant_{k}": v for k, v in person.items()}, "district_code": "110105",
+            "street_code": "110105001", "csrf": csrf})
+        assert created.status_code == 303, created.text
+    events = [intake.mapper.to_domain_event(n) for n in intake.recorder.select_notifications(start=1, limit=100)]
+    assert events and {(event_meta(e)["actor"], event_meta(e)["role"]) for e in events} == {
+        ("staff-w-0001", "station_worker")}
