@@ -168,3 +168,25 @@ def test_a_role_removed_takes_effect_at_the_next_token(keycloak_issuer, admin):
         assert referral.get("/v1/stations?district=110108", headers=bearer(token)).status_code == 200
     finally:
         admin.move_role("worker2", "funding_officer", "station_worker")
+
+
+def test_tokens_the_services_must_not_take_are_401_with_the_reason_and_record_nothing(keycloak_issuer):
+    settings = service_settings("intake", keycloak_issuer)
+    intake = create_intake(settings)
+    http = TestClient(intake_api(settings, intake))
+    signed_in = post(f"{keycloak_issuer}/protocol/openid-connect/token", data={
+        "grant_type": "password", "client_id": "jingkang-dev-cli", "username": "worker1", "password": "worker1",
+        "scope": "openid"}).json()
+    access = signed_in["access_token"]
+    header, payload, signature = access.split(".")
+    cases = {
+        "for another audience": signed_in["id_token"],  # the ID token is for the client, not for the services
+        "Signature verification failed": f"{header}.{payload}.{signature[:-6]}AAAAAA",
+        "algorithm 'none' is not accepted": jwt.encode(jwt.decode(access, options={"verify_signature": False}),
+                                                       None, algorithm="none"),
+    }
+    for reason, token in cases.items():
+        r = http.post("/v1/applications", json=application_body(), headers=bearer(token))
+        assert r.status_code == 401 and reason in r.text, (reason, r.text)
+    assert intake.recorder.max_notification_id() in (None, 0)
+    assert http.post("/v1/applications", json=application_body(), headers=bearer(access)).status_code == 201
