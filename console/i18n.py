@@ -151,6 +151,7 @@ def translator(messages: Mapping[str, Mapping[str, str]], lang: str) -> Callable
         text = own.get(key) or fallback.get(key) or key
         return text.format(**values) if values else text
 
+    t.lang = lang if lang in messages else DEFAULT
     return t
 
 

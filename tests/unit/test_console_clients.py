@@ -218,3 +218,15 @@ def test_a_client_of_another_district_is_a_plain_sentence(world):
     sign_in(browser, "worker2")  # 110108
     page = browser.get(client_page)
     assert page.status_code == 403 and "无权" in page.text and "Traceback" not in page.text
+
+
+def test_the_service_s_reasons_are_in_the_worker_s_words_on_the_field(world):
+    browser, _ = world
+    csrf = sign_in(browser)
+    person = applicant()
+    wrong = person["id_number"][:-1] + ("0" if person["id_number"][-1] != "0" else "1")
+    page = browser.post("/clients/new", data={**form_of({**person, "id_number": wrong}), "csrf": csrf})
+    assert "身份证号码校验位不正确" in page.text
+    browser.get("/lang/en")
+    page = browser.post("/clients/new", data={**form_of({**person, "id_number": wrong}), "csrf": csrf})
+    assert "check digit does not match" in page.text
