@@ -97,3 +97,16 @@ def test_a_worker_s_day_from_application_to_a_session_on_a_phone(phone):
                        headers=auth("station_worker", sub="worker-console-e2e")).json()
     assert [s["service_type"] for s in record["sessions"]] == ["social_skills"]
     assert record["assessments"][0]["assessor"] == "staff-w-0001"  # the signed-in worker, by staff id
+
+    # Reading the identity asks why and is visibly an audited act; the browser may not keep it
+    page.get_by_label("用途").select_option("service_delivery")
+    with page.expect_response(re.compile(r".*/identity$")) as answer:
+        page.get_by_role("button", name="查看（将被记录）").click()
+    assert answer.value.headers["cache-control"] == "no-store"
+    assert page.get_by_text(person["name"]).is_visible() and page.get_by_text("本次查看已记录").is_visible()
+    phone.check("identity")
+    page.get_by_role("link", name="返回服务对象").click()
+    for action, shot in (("迁居", "relocation"), ("退出服务", "exit")):
+        page.get_by_role("link", name=action, exact=True).click()
+        phone.check(shot)
+        page.go_back()
