@@ -7,6 +7,7 @@ The services' one error body (shared/api.py): 422 {"error": "invalid_input", "er
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -63,6 +64,8 @@ class Services:
         self.urls = urls
         self.http = http
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.waited = 0.0  # seconds spent waiting for the services (the Server-Timing header reports it)
+        self.calls = 0
 
     async def get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self._call("GET", service, path, params=params)
@@ -71,12 +74,16 @@ class Services:
         return await self._call("POST", service, path, json=json if json is not None else {})
 
     async def _call(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        started = time.perf_counter()
         try:
             response = await self.http.request(method, self.urls[service] + path, headers=self.headers, **kwargs)
         except httpx.HTTPError as e:
             # The path may hold a pseudonymous id at most; never a personal identifier (none goes in a URL).
             log.warning("%s unreachable: %s", service, type(e).__name__)
             raise ServiceRefused(service, 0, "unreachable") from None
+        finally:
+            self.waited += time.perf_counter() - started
+            self.calls += 1
         if response.status_code == 401:
             raise SignInExpired(service)
         if response.status_code >= 400:

@@ -9,6 +9,7 @@ identifiers go in a POST body to intake and come back only on the identity page,
 browser is told not to keep."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Mapping
@@ -197,9 +198,10 @@ async def optional(call) -> Any | None:
 async def client_view(request: Request, client_id: UUID, api: Services) -> dict[str, Any]:
     """Everything the client's page shows: intake's summary, assessment's record and referral's
     placement — the last two arrive by events after registration, so each may still be None."""
-    client = await api.get("intake", f"/v1/clients/{client_id}")
-    record = await optional(api.get("assessment", f"/v1/clients/{client_id}/record"))
-    placement = await optional(api.get("referral", f"/v1/clients/{client_id}/placement"))
+    client, record, placement = await asyncio.gather(  # three services, asked at once
+        api.get("intake", f"/v1/clients/{client_id}"),
+        optional(api.get("assessment", f"/v1/clients/{client_id}/record")),
+        optional(api.get("referral", f"/v1/clients/{client_id}/placement")))
     return {"client": client, "record": record, "placement": placement, "today": today(request),
             "due": next_due(record, today(request)) if record else None,
             "services_offered": record["plan"]["services"] if record and record.get("plan") else [],

@@ -155,6 +155,7 @@ def test_every_page_has_the_security_headers():
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "no-referrer"
+            assert r.headers["server-timing"].startswith("total;dur=")
 
 
 def test_pages_have_no_inline_script():
