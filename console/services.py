@@ -64,8 +64,21 @@ class Services:
         self.urls = urls
         self.http = http
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.waited = 0.0  # seconds spent waiting for the services (the Server-Timing header reports it)
-        self.calls = 0
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each call, for `waited`
+
+    @property
+    def calls(self) -> int:
+        return len(self.spans)
+
+    @property
+    def waited(self) -> float:
+        """Seconds the page spent waiting for at least one service (calls made at once count once)."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
     async def get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self._call("GET", service, path, params=params)
@@ -82,8 +95,7 @@ class Services:
             log.warning("%s unreachable: %s", service, type(e).__name__)
             raise ServiceRefused(service, 0, "unreachable") from None
         finally:
-            self.waited += time.perf_counter() - started
-            self.calls += 1
+            self.spans.append((started, time.perf_counter()))
         if response.status_code == 401:
             raise SignInExpired(service)
         if response.status_code >= 400:

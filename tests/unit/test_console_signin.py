@@ -182,3 +182,11 @@ def test_vendor_files_are_served_by_name_only():
     with console() as client:
         assert client.get("/vendor/..%2Fpackage.json").status_code == 404
         assert client.get("/vendor/package.json").status_code == 404
+
+
+def test_time_waiting_for_services_asked_at_once_counts_once():
+    from console.services import Services
+
+    api = Services({}, None, "token")
+    api.spans = [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]
+    assert (api.waited, api.calls) == (4.0, 3)
