@@ -230,3 +230,20 @@ def test_the_service_s_reasons_are_in_the_worker_s_words_on_the_field(world):
     browser.get("/lang/en")
     page = browser.post("/clients/new", data={**form_of({**person, "id_number": wrong}), "csrf": csrf})
     assert "check digit does not match" in page.text
+
+
+def test_the_worker_s_pages_have_no_inline_script_style_or_handler(world):
+    """The Content-Security-Policy allows neither: a page that used them would break in the browser."""
+    browser, apps = world
+    csrf = sign_in(browser)
+    r = browser.post("/clients/new", data={**form_of(applicant()), "csrf": csrf})
+    application = r.headers["location"]
+    browser.post(application + "/consent", data={"csrf": csrf, "signed_by": "self", "rehabilitation_services": "on"})
+    client_page = browser.post(application + "/register", data={"csrf": csrf}).headers["location"]
+    apps["assessment"].open_record(client_id=UUID(client_page.rsplit("/", 1)[1]), district_code="110105",
+                                   street_code="110105001", registered_on=date.today(), consent={})
+    for path in ("/clients", "/clients/new", application, client_page, client_page + "/assessment",
+                 client_page + "/plan", client_page + "/relocation", client_page + "/exit", "/referrals"):
+        html = browser.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r"\s(on[a-z]+|style)=", html), path
