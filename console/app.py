@@ -141,8 +141,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceRefused)
     async def refused(request: Request, exc: ServiceRefused) -> Response:
-        status = exc.status if exc.status in (403, 404, 409, 422) else 503
-        return render(request, "error.html", status_code=status, message=exc.sentence(t_of(request)))
+        return render(request, "error.html", status_code=exc.page_status, message=exc.sentence(t_of(request)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -27,6 +27,11 @@ class ServiceRefused(Exception):
     def __str__(self) -> str:
         return f"{self.service} answered {self.status}: {self.detail or self.fields}"
 
+    @property
+    def page_status(self) -> int:
+        """The status of the page that shows this refusal: the service's 4xx, else 503."""
+        return self.status if self.status in (403, 404, 409, 410, 422) else 503
+
     def sentence(self, t) -> str:
         """What the page says, in the user's language."""
         if self.status == 403:
@@ -35,6 +40,8 @@ class ServiceRefused(Exception):
             return t("error.not_found")
         if self.status == 409:
             return t("error.conflict", detail=self.detail)
+        if self.status == 410:
+            return t("error.gone")
         if self.status == 422:
             return t("error.invalid")
         if self.status in (0, 502, 503, 504):

@@ -247,3 +247,18 @@ def test_the_worker_s_pages_have_no_inline_script_style_or_handler(world):
         html = browser.get(path).text
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert not re.search(r"\s(on[a-z]+|style)=", html), path
+
+
+def test_an_unreachable_service_is_a_plain_503_with_the_input_kept():
+    class Down(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            raise httpx.ConnectError("connection refused")
+
+    settings = load_console_settings({"JINGKANG_JWT_KEY": KEY})
+    with TestClient(create_app(settings, transport=Down()), follow_redirects=False) as browser:
+        csrf = sign_in(browser)
+        person = applicant()
+        page = browser.post("/clients/new", data={**form_of(person), "csrf": csrf})
+        assert page.status_code == 503 and "暂时无法访问" in page.text and f'value="{person["name"]}"' in page.text
+        page = browser.get("/clients")
+        assert page.status_code == 503 and "Traceback" not in page.text
