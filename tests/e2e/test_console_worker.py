@@ -10,6 +10,7 @@ import re
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import URL, auth
 from tests.support import applicant
@@ -89,6 +90,10 @@ def test_a_worker_s_day_from_application_to_a_session_on_a_phone(phone):
 
     # Two taps: the client from the list, then the service
     page.get_by_role("navigation").get_by_role("link", name="我的服务对象").click()
+    page.locator("#f-q").fill(client_id[:4])  # active search by the pseudonymous id
+    expect(page.locator(".row").filter(has_not_text=client_id[:4])).to_have_count(0)
+    expect(page.locator(".row", has_text=client_id[:8])).to_have_count(1)
+    phone.check("clients-found")
     page.get_by_role("link", name=re.compile(client_id[:8])).click()
     page.get_by_role("button", name="社交技能").click()
     page.get_by_text("已记录服务").wait_for()
