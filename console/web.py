@@ -149,4 +149,7 @@ async def session_middleware(request: Request, call_next) -> Response:
                                secure=request.url.scheme == "https")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if session is not None and session.user is not None and response.headers.get("content-type", "").startswith("text/html"):
+        # A signed-in page is about someone's case: not kept in the browser's cache after sign-out.
+        response.headers.setdefault("Cache-Control", "no-store")
     return response

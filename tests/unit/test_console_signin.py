@@ -96,6 +96,7 @@ def test_sign_out_needs_the_csrf_token_and_then_ends_the_session():
         csrf = sign_in(client)
         assert client.post("/signout", data={"csrf": "wrong"}).status_code == 403
         assert client.get("/").status_code == 200  # the refused sign-out changed nothing
+        assert client.get("/").headers["cache-control"] == "no-store"  # signed-in pages are not cached
         r = client.post("/signout", data={"csrf": csrf})
         assert r.status_code == 303 and r.headers["location"] == "/signin"
         assert client.get("/").headers["location"] == "/signin"
