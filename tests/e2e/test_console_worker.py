@@ -109,7 +109,7 @@ def test_a_worker_s_day_from_application_to_a_session_on_a_phone(phone):
         page.get_by_role("button", name="查看（将被记录）").click()
     assert answer.value.headers["cache-control"] == "no-store"
     assert page.get_by_text(person["name"]).is_visible() and page.get_by_text("本次查看已记录").is_visible()
-    phone.check("identity")
+    phone.check("identity", publish=False)
     page.get_by_role("link", name="返回服务对象").click()
     for action, shot in (("迁居", "relocation"), ("退出服务", "exit")):
         page.get_by_role("link", name=action, exact=True).click()
