@@ -2,6 +2,7 @@
 /health and /ready, the command context of a request, tracing."""
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -18,7 +19,8 @@ from shared import metrics
 from shared.auth import Authority, guard
 from shared.contract import REGISTRY
 from shared.contract.generate import ASYNCAPI, SCHEMA_DIR
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound, NotReady
+from shared.settings import DEFAULT_MAX_REQUEST_BYTES
 from shared.store import command_context
 
 log = logging.getLogger("jingkang.api")
@@ -87,12 +89,14 @@ def install_health(app: FastAPI, checks: Mapping[str, Callable[[], None]]) -> No
 
     @app.get("/ready", tags=["operations"])
     def ready():
-        """The event store and the Kafka broker are reachable."""
+        """The event store and the Kafka broker are reachable, and the relay is not blocked."""
         results = {}
         for name, check in checks.items():
             try:
                 check()
                 results[name] = "ok"
+            except NotReady as e:
+                results[name] = f"not ready: {e}"
             except Exception as e:  # report, don't raise: this endpoint is for probes
                 results[name] = f"unavailable: {type(e).__name__}"
         ok = all(v == "ok" for v in results.values())
@@ -142,6 +146,49 @@ class CommandContextMiddleware:
             await self.app(scope, receive, send)
 
 
+class BodyLimitMiddleware:
+    """Refuses a request body over `max_bytes` with 413 before anything parses it: by its
+    Content-Length, or, for a chunked body, as soon as the bytes read pass the bound."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(send)
+        if declared is not None:
+            return await self.app(scope, receive, send)
+        # No length given: read the body here (at most the bound), then hand it on.
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(send)
+            if not message.get("more_body", False):
+                break
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send) -> None:
+        body = json.dumps({"error": "too_large", "errors": [{"field": "body", "reason": (
+            f"the request body is over {self.max_bytes} bytes")}]}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
 class MetricsMiddleware:
     """Request count and latency by route template (never the raw path: it holds ids)."""
 
@@ -168,10 +215,14 @@ class MetricsMiddleware:
 
 
 def create_service_api(title: str, description: str, checks: Mapping[str, Callable[[], None]],
-                       authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None) -> FastAPI:
+                       authority: Authority | None = None, access: Mapping[str, tuple[str, ...]] | None = None,
+                       max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
     """The FastAPI app every service starts from; its api.py adds the routes. With an
     ACCESS table every route is authorised by bearer token (shared/auth.py)."""
-    dependencies = [Depends(guard(authority, dict(access)))] if authority is not None and access is not None else []
+    from shared.audit import AUDIT_ACCESS  # every service serves the audit routes (install_audit)
+
+    table = {**dict(access or {}), **AUDIT_ACCESS}
+    dependencies = [Depends(guard(authority, table))] if authority is not None and access is not None else []
     api = FastAPI(title=title, description=description, version="1", dependencies=dependencies)
     install_error_handlers(api)
     install_health(api, checks)
@@ -183,6 +234,7 @@ def create_service_api(title: str, description: str, checks: Mapping[str, Callab
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     api.add_middleware(CommandContextMiddleware)
+    api.add_middleware(BodyLimitMiddleware, max_bytes=max_request_bytes)
     api.add_middleware(MetricsMiddleware, service=title.split()[-1].lower())
     FastAPIInstrumentor.instrument_app(api, excluded_urls="health,ready")
     return api

@@ -116,9 +116,15 @@ class Sealer:
         self._pending.append((notification.id, self.head))
         return self.head
 
-    def commit(self) -> None:
-        self.seals.append(self._pending)
-        self._pending = []
+    def commit(self, through: int | None = None) -> None:
+        """Store the seals made so far, or only those up to position `through` (the relay
+        published a prefix of its batch): the rest are forgotten and made again later."""
+        if through is None:
+            self.seals.append(self._pending)
+            self._pending = []
+            return
+        self.seals.append([(p, h) for p, h in self._pending if p <= through])
+        self.reset()
 
 
 @dataclass(frozen=True)

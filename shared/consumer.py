@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared import metrics
-from shared.envelope import CloudEvent, InvalidMessage, decode
+from shared.envelope import MAX_MESSAGE_BYTES, CloudEvent, InvalidMessage, decode
 from shared.errors import DomainError
 from shared.store import ServiceApplication, command_context
 
@@ -57,6 +57,7 @@ class EventConsumer:
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
         conflict_attempts: int = 50,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ):
         self.app = app
         self.service = service
@@ -69,6 +70,7 @@ class EventConsumer:
         # district's placement, also written by API requests) can lose several races in a
         # row, so conflicts have their own, larger bound: dead-lettering one loses its effect.
         self.conflict_attempts = conflict_attempts
+        self.max_message_bytes = max_message_bytes  # the size budget: what the relays publish at most
 
     def process(self, topic: str, partition: int, offset: int, value: bytes | None) -> Outcome:
         tracking = tracking_for(topic, partition, offset)
@@ -103,7 +105,7 @@ class EventConsumer:
     def _process_once(self, tracking: Tracking, value: bytes | None) -> Outcome:
         if self.app.has_processed(tracking):
             return Outcome("duplicate", tracking)
-        ce = decode(value)
+        ce = decode(value, self.max_message_bytes)
         handler = self.handlers.get(ce.type)
         if handler is None:
             self.app.record_position(tracking)
@@ -147,7 +149,7 @@ def dead_letter(outcome: Outcome, topic: str, partition: int, offset: int, value
 
 def consumer_for(settings, app: ServiceApplication, handlers: Mapping[str, Handler]) -> EventConsumer:
     return EventConsumer(app, settings.service, handlers, attempts=settings.consumer_attempts,
-                         backoff_seconds=settings.consumer_backoff_seconds)
+                         backoff_seconds=settings.consumer_backoff_seconds, max_message_bytes=settings.max_event_bytes)
 
 
 def _ticker(timer: Callable[[], Any]):

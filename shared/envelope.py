@@ -20,7 +20,7 @@ SCHEMA_BASE = "https://schemas.jingkang.example/events"
 # and subscribers can deduplicate by it.
 _ID_NAMESPACE = uuid.UUID("3d3a1f7e-6a51-4c55-9a0f-7c0d3a5e1b42")
 REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data")
-MAX_MESSAGE_BYTES = 256 * 1024  # public events are small; anything bigger is not one of ours
+MAX_MESSAGE_BYTES = 256 * 1024  # the default size budget (JINGKANG_MAX_EVENT_BYTES): larger is not one of ours
 
 
 class InvalidMessage(ValueError):
@@ -92,12 +92,12 @@ def encode(ce: Mapping[str, Any]) -> bytes:
     return json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode(raw: bytes | None) -> CloudEvent:
+def decode(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> CloudEvent:
     """Parse and validate a message; raise InvalidMessage with the reason."""
     if raw is None:
         raise InvalidMessage("empty message")
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise InvalidMessage(f"message of {len(raw)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    if len(raw) > max_bytes:
+        raise InvalidMessage(f"message of {len(raw)} bytes exceeds the budget of {max_bytes}")
     try:
         ce = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -22,3 +22,12 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The command is well-formed but not allowed in the aggregate's current state."""
+
+
+class EventTooLarge(InvalidInput):
+    """The command's event would be over the size budget (JINGKANG_MAX_EVENT_BYTES): 422
+    naming its largest field; nothing is stored."""
+
+
+class NotReady(Exception):
+    """A /ready check's failure whose message is safe to show (positions and codes only)."""

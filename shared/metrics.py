@@ -10,6 +10,7 @@ COMMAND_SECONDS = Histogram("jingkang_http_request_seconds", "HTTP request laten
                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 EVENTS_APPENDED = Counter("jingkang_events_appended_total", "Domain events stored", ["service"])
 RELAY_LAG = Gauge("jingkang_relay_lag_events", "Stored position minus published position", ["service"])
+RELAY_BLOCKED = Gauge("jingkang_relay_blocked", "1 while the relay cannot publish the event at its position", ["service"])
 RELAY_PUBLISHED = Counter("jingkang_relay_published_total", "Log entries the relay has published", ["service"])
 CONSUMED = Counter("jingkang_consumer_messages_total", "Messages handled by a worker", ["service", "topic", "outcome"])
 DEAD_LETTERS = Counter("jingkang_dead_letters_total", "Messages sent to the dead-letter topic", ["service", "topic"])

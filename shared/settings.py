@@ -14,10 +14,26 @@ Shared:
   JINGKANG_ENV           development (default) or production
   JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
   JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
-  JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  bearer-token verification (shared/auth.py); without a
-                         key outside production, authorisation is off
+  JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  development tokens (HS256, shared/auth.py); without a key
+                         or an OpenID issuer outside production, authorisation is off; production refuses a key
+  JINGKANG_OIDC_ISSUER   the OpenID Connect issuer whose RS256/ES256 tokens are accepted (shared/oidc.py);
+                         required in production (https). With it:
+  JINGKANG_OIDC_AUDIENCE          the audience tokens must name (default jingkang)
+  JINGKANG_OIDC_ROLE_CLAIM        claim holding the role, a string or a list of roles, dotted for
+                                  nested claims (default realm_access.roles, Keycloak's)
+  JINGKANG_OIDC_DISTRICTS_CLAIM   claim holding the districts, a list (default districts)
+  JINGKANG_OIDC_LEEWAY_SECONDS    clock skew allowed on exp/nbf (default 30, at most 120)
+  JINGKANG_OIDC_KEYS_CACHE_SECONDS  how long the issuer's keys are used before fetching them again (300)
+  JINGKANG_OIDC_REFRESH_SECONDS   least time between two fetches for an unknown key id (default 10)
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
+  JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_MAX_EVENT_BYTES  the size budget of one event (default 256 KiB): the largest public
+                         event a consumer accepts and the largest event the store records; the
+                         relay's producer allows this plus KAFKA_OVERHEAD_BYTES, and the broker's
+                         message.max.bytes (deploy/kafka/server.properties, docker-compose.yml)
+                         is at least that. See README "Size budget".
+  JINGKANG_MAX_REQUEST_BYTES  the largest HTTP request body an API reads (default 64 KiB; 413 above)
   JINGKANG_CLOCK_FILE    development only: a file holding seconds to add to the clock, so an
                          end-to-end test can move every process 31 or 91 days ahead
 """
@@ -28,11 +44,32 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
-DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+# Room the producer's max_request_size leaves above the event budget for the key, headers and
+# record-batch framing; the broker's message.max.bytes must be at least budget + this.
+KAFKA_OVERHEAD_BYTES = 64 * 1024
+DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005,
+                 "supervision": 8006}
 
 
 class SettingsError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The identity provider whose tokens are accepted and how its claims are read."""
+    issuer: str
+    audience: str = "jingkang"
+    role_claim: str = "realm_access.roles"
+    districts_claim: str = "districts"
+    leeway_seconds: int = 30
+    keys_cache_seconds: float = 300.0
+    refresh_seconds: float = 10.0
+
+
+MAX_LEEWAY_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -48,15 +85,19 @@ class ServiceSettings:
     trace_file: str | None = None
     relay_poll_seconds: float = 0.2
     relay_batch_size: int = 500
+    relay_max_backoff_seconds: float = 60.0
     consumer_group: str = ""
     clock_file: str | None = None
     tick_seconds: float = 30.0
     metrics_port: int | None = None
     jwt_key: str | None = None
     jwt_issuer: str = "jingkang-dev"
+    oidc: OidcSettings | None = None
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -85,20 +126,53 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         trace_file=env.get("JINGKANG_TRACE_FILE") or None,
         relay_poll_seconds=float(env.get("JINGKANG_RELAY_POLL_SECONDS", "0.2")),
         relay_batch_size=int(env.get("JINGKANG_RELAY_BATCH_SIZE", "500")),
+        relay_max_backoff_seconds=float(env.get("JINGKANG_RELAY_MAX_BACKOFF_SECONDS", "60")),
         consumer_group=env.get(prefix + "GROUP") or f"jingkang-{service}",
         clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         tick_seconds=float(env.get("JINGKANG_TICK_SECONDS", "30")),
         metrics_port=int(env[prefix + "METRICS_PORT"]) if env.get(prefix + "METRICS_PORT") else None,
         jwt_key=env.get("JINGKANG_JWT_KEY") or None,
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
+        oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        max_event_bytes=int(env.get("JINGKANG_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)),
+        max_request_bytes=int(env.get("JINGKANG_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
         raise SettingsError(f"{prefix}STORE must be a PostgreSQL URL in production")
-    if production and not settings.jwt_key and service != "auth":
-        raise SettingsError("JINGKANG_JWT_KEY is required in production: every request must be authorised")
+    if production and service != "auth":
+        if settings.jwt_key:
+            raise SettingsError("JINGKANG_JWT_KEY is a shared secret any holder can sign with: production accepts only "
+                                "tokens signed by the identity provider (set JINGKANG_OIDC_ISSUER, unset JINGKANG_JWT_KEY)")
+        if settings.oidc is None:
+            raise SettingsError("JINGKANG_OIDC_ISSUER is required in production: every request must be authorised")
+        if not settings.oidc.issuer.startswith("https://"):
+            raise SettingsError("JINGKANG_OIDC_ISSUER must be an https URL in production")
     return settings
+
+
+def load_oidc_settings(env: Mapping[str, str]) -> OidcSettings | None:
+    issuer = env.get("JINGKANG_OIDC_ISSUER")
+    if not issuer:
+        return None
+    try:
+        oidc = OidcSettings(
+            issuer=issuer,
+            audience=env.get("JINGKANG_OIDC_AUDIENCE") or "jingkang",
+            role_claim=env.get("JINGKANG_OIDC_ROLE_CLAIM") or "realm_access.roles",
+            districts_claim=env.get("JINGKANG_OIDC_DISTRICTS_CLAIM") or "districts",
+            leeway_seconds=int(env.get("JINGKANG_OIDC_LEEWAY_SECONDS", "30")),
+            keys_cache_seconds=float(env.get("JINGKANG_OIDC_KEYS_CACHE_SECONDS", "300")),
+            refresh_seconds=float(env.get("JINGKANG_OIDC_REFRESH_SECONDS", "10")),
+        )
+    except ValueError as e:
+        raise SettingsError(f"JINGKANG_OIDC_*: not a number: {e}") from None
+    if not 0 <= oidc.leeway_seconds <= MAX_LEEWAY_SECONDS:
+        raise SettingsError(f"JINGKANG_OIDC_LEEWAY_SECONDS must be between 0 and {MAX_LEEWAY_SECONDS}")
+    if oidc.keys_cache_seconds <= 0 or oidc.refresh_seconds < 0:
+        raise SettingsError("JINGKANG_OIDC_KEYS_CACHE_SECONDS must be positive, JINGKANG_OIDC_REFRESH_SECONDS not negative")
+    return oidc
 
 
 def store_env(settings: ServiceSettings) -> dict[str, str]:
@@ -137,6 +211,7 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
     else:
         raise SettingsError(f"unsupported event store URL scheme {url.scheme!r}")
     env["SINGLE_ROW_TRACKING"] = "y"
+    env["MAX_EVENT_BYTES"] = str(settings.max_event_bytes)  # read by ServiceApplication's mapper
     if settings.cipher_key:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=settings.cipher_key)
     return env

@@ -21,15 +21,21 @@ from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, Notification, ProcessRecorder, Tracking, Transcoding
-from eventsourcing.utils import resolve_topic
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import (
+    JSONTranscoder, Mapper, Notification, ProcessRecorder, StoredEvent, Tracking, Transcoding,
+)
+from eventsourcing.utils import get_topic, resolve_topic
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.clock import Clock, SystemClock
-from shared.errors import NotFound
+from shared.errors import EventTooLarge, NotFound
 from shared.metrics import EVENTS_APPENDED
 
 META = "_meta"
+# What a public event adds to the stored event it comes from (CloudEvent attributes, trace
+# and chain extensions: under 1 KiB measured); the store keeps this much of the budget free.
+ENVELOPE_RESERVE_BYTES = 8 * 1024
 
 
 @dataclass
@@ -97,6 +103,39 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
+class BudgetedMapper(Mapper):
+    """The library's mapper, refusing an event whose JSON state is over the size budget, so
+    that no command can store an event its relay could not publish or consumers would refuse
+    (README "Size budget"). Snapshots are internal and never published: not limited."""
+
+    max_state_bytes = 0  # set per application (0: no limit)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        # The library's to_stored_event with the size check between encoding and compression
+        # (one encoding, as before).
+        event_state = dict(vars(domain_event))
+        originator_id = event_state.pop("originator_id")
+        originator_version = event_state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            event_state["class_version"] = class_version
+        stored_state = self.transcoder.encode(event_state)
+        if self.max_state_bytes and len(stored_state) > self.max_state_bytes and not isinstance(domain_event, Snapshot):
+            self._refuse(event_state, len(stored_state))
+        if self.compressor:
+            stored_state = self.compressor.compress(stored_state)
+        if self.cipher:
+            stored_state = self.cipher.encrypt(stored_state)
+        return StoredEvent(originator_id=originator_id, originator_version=originator_version,
+                           topic=get_topic(type(domain_event)), state=stored_state)
+
+    def _refuse(self, event_state: dict[str, Any], size: int) -> None:
+        sizes = {k: len(self.transcoder.encode({k: v})) for k, v in event_state.items() if k != META}
+        field = max(sizes, key=sizes.__getitem__) if sizes else "body"
+        raise EventTooLarge(field, f"too large: the event would be {size} bytes, over the budget of "
+                                   f"{self.max_state_bytes} bytes; send fewer or shorter values")
+
+
 class ServiceApplication(Application):
     """Base of each service's Application (Intake, Assessments, Referrals, ...)."""
 
@@ -107,6 +146,12 @@ class ServiceApplication(Application):
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores tracking records with events, atomically.
         return self.factory.process_recorder()
+
+    def construct_mapper(self) -> Mapper:
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=BudgetedMapper)
+        budget = int(self.env.get("MAX_EVENT_BYTES") or 0)
+        mapper.max_state_bytes = max(budget - ENVELOPE_RESERVE_BYTES, 0) if budget else 0
+        return mapper
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

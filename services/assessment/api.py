@@ -15,7 +15,10 @@ from services.assessment.domain import (
     BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
+from services.assessment.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -75,7 +78,7 @@ class PlanIn(BaseModel):
     goals: list[str] = Field(min_length=1, max_length=MAX_GOALS,
                              description=f"short codes or text, up to {MAX_GOAL_LENGTH} characters each; "
                                          "kept inside assessment, never published")
-    services: list[BasicService] = Field(min_length=1, description="basic services the plan draws on, each once")
+    services: list[BasicService] = Field(min_length=1, max_length=len(BASIC_SERVICES), description="basic services the plan draws on, each once")
     agreed_by: Literal["client", "guardian"]
     agreed_on: date | None = Field(default=None, description="default today; not in the future")
 
@@ -227,9 +230,11 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
     api = create_service_api(
         "Jingkang assessment",
         "Rehabilitation records: assessments, classification, plans, service sessions, relapse, deadlines.",
-        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": assessments.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(assessments)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, assessments, to_public)
 
     def get_assessments() -> Assessments:
         return assessments

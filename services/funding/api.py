@@ -13,12 +13,15 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
+from services.funding.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.contract.base import Money
 from shared.errors import InvalidInput
@@ -42,6 +45,7 @@ OFFICERS = ("funding_officer",)
 READERS = ("funding_officer", "district_admin", "auditor")
 ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/contracts": OFFICERS,
+    "GET /v1/contracts": READERS,
     "GET /v1/contracts/{contract_id}": READERS,
     "POST /v1/contracts/{contract_id}/payments": OFFICERS,
     "POST /v1/contracts/{contract_id}/settlements": ("funding_officer", "district_admin"),
@@ -59,6 +63,13 @@ PERIOD = Field(pattern=r"^[0-9]{4}-(Q[1-4]|0[1-9]|1[0-2])$", description="a quar
 # max_digits keeps absurd values (1E+99) out before any arithmetic.
 MoneyIn = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2, description="yuan, at most two decimals",
                                    examples=["120000.00"])]
+
+
+# Bounds that keep the largest contract's event far under the size budget (README "Size budget").
+MAX_UNIT_PRICES = 64  # thirteen service types are known; room for local ones
+MAX_FUNDING_SHARES = 3  # each source once
+ServiceTypeIn = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$", max_length=64,
+                                     description="snake_case service type, e.g. medication_training")]
 
 
 class Strict(BaseModel):
@@ -79,8 +90,10 @@ class ContractIn(Strict):
     period_start: date
     period_end: date
     budget: MoneyIn
-    funding_sources: list[FundingShareIn] = Field(min_length=1, description="must sum to the budget")
-    unit_prices: dict[str, MoneyIn] = Field(description="price per session by service type")
+    funding_sources: list[FundingShareIn] = Field(min_length=1, max_length=MAX_FUNDING_SHARES,
+                                                  description="must sum to the budget")
+    unit_prices: dict[ServiceTypeIn, MoneyIn] = Field(max_length=MAX_UNIT_PRICES,
+                                                     description="price per session by service type")
 
 
 class PaymentIn(Strict):
@@ -204,6 +217,11 @@ class ContractOut(BaseModel):
                    payments=c.payments, budget_rejections=c.budget_rejections)
 
 
+class ContractList(BaseModel):
+    purchaser_code: str
+    contracts: list[ContractOut]
+
+
 class UnfundedSessionOut(BaseModel):
     session_id: UUID
     service_type: str
@@ -284,9 +302,11 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         "Jingkang funding",
         "Government purchase-of-service contracts: sessions accrued, settlements approved by a second person, "
         "payments against the budget, subsidies for demonstration stations.",
-        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": funding.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(funding)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, funding, to_public)
 
     def get_funding() -> Funding:
         return funding
@@ -329,6 +349,13 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         """A direct payment; beyond the remaining budget it is refused (422, field `amount`)."""
         purchasers_contract(request, contract_id)
         return funding.pay_contract(contract_id, amount=body.amount, period=body.period)
+
+    @api.get("/v1/contracts", response_model=ContractList, tags=["contracts"])
+    def list_contracts(request: Request, purchaser: str = Query(pattern=r"^[0-9]{6}$", description="who buys"),
+                       funding: Funding = Depends(get_funding)):
+        """A purchaser's contracts with budget, accrued, settled, paid and remaining, in signing order."""
+        check_district(principal_of(request), purchaser)
+        return ContractList(purchaser_code=purchaser, contracts=[ContractOut.of(c) for c in funding.contracts_of(purchaser)])
 
     @api.get("/v1/contracts/{contract_id}", response_model=ContractOut, tags=["contracts"])
     def get_contract(contract_id: UUID, request: Request):

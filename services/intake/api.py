@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
+from services.intake.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -82,7 +85,7 @@ class ApplicationIn(Strict):
     street_code: str = STREET
     hardship_categories: list[
         Literal["disability_subsidy", "extreme_poverty", "minimum_living_allowance", "marginal", "expenditure_hardship"]
-    ] = []
+    ] = Field(default=[], max_length=5)
 
 
 class ConsentScopeIn(Strict):
@@ -97,7 +100,8 @@ class ConsentIn(Strict):
 
 
 class ConsentWithdrawalIn(Strict):
-    scopes: list[Literal["rehabilitation_services", "share_with_health", "share_with_disability_and_employment"]] = Field(min_length=1)
+    scopes: list[Literal["rehabilitation_services", "share_with_health", "share_with_disability_and_employment"]] = Field(
+        min_length=1, max_length=3)
 
 
 class RelocationIn(Strict):
@@ -192,9 +196,11 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
     api = create_service_api(
         "Jingkang intake",
         "Applications and the client register. Personal identifiers stay here, encrypted at rest.",
-        checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": intake.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(intake)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, intake, to_public)
 
     @api.exception_handler(IdentityErased)
     async def identity_erased(_: Request, exc: IdentityErased):

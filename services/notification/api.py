@@ -7,15 +7,18 @@ concerns."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
-from services.notification.domain import Delivery, Notification, Subscription
+from services.notification.domain import SECRET_MAX, URL_MAX, Delivery, Notification, Subscription
+from services.notification.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
@@ -64,10 +67,10 @@ class NotificationList(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    district_code: str = Field(examples=["110105"])
-    event_types: list[str] = Field(examples=[["jingkang.intake.ClientRegistered.v1", "jingkang.referral.ClientPlaced.v1"]])
-    url: str = Field(examples=["https://district-110105.example/jingkang/events"])
-    secret: str = Field(description="at least 16 characters; signs every delivery; never returned")
+    district_code: str = Field(max_length=6, examples=["110105"])
+    event_types: list[Annotated[str, Field(max_length=100)]] = Field(max_length=64, examples=[["jingkang.intake.ClientRegistered.v1", "jingkang.referral.ClientPlaced.v1"]])
+    url: str = Field(max_length=URL_MAX, examples=["https://district-110105.example/jingkang/events"])
+    secret: str = Field(max_length=SECRET_MAX, description="at least 16 characters; signs every delivery; never returned")
     purpose: Purpose
 
 
@@ -126,9 +129,11 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
     api = create_service_api(
         "Jingkang notification",
         "Reminders and their delivery through channels; webhook subscriptions of district integrations.",
-        checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": notifications.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(notifications)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, notifications, to_public)
 
     def get_notifications() -> Notifications:
         return notifications

@@ -15,14 +15,14 @@ from typing import Any, Iterable, Mapping
 from uuid import UUID
 
 
-from services.notification.channels import Channel, LogChannel, WebhookChannel
+from services.notification.channels import Channel, LogChannel, WebhookChannel, WebhookNetworks
 from services.notification.contracts import forwardable_types
 from services.notification.domain import (
     PAYMENT_MADE, PLAN_DUE, PLAN_OVERDUE, RECIPIENT_ROLES, ClientNotifications, ContractNotifications, Delivery,
     DeliveryBoard, DirectoryEntry, DistrictSubscriptions, Forward, Notification, RetryPolicy, Subscription,
     WebhookHosts, require_district_code,
 )
-from services.notification.settings import plan_reminder_days, retry_policy, webhook_hosts, webhook_timeout
+from services.notification.settings import plan_reminder_days, retry_policy, webhook_hosts, webhook_networks, webhook_timeout
 from shared.clock import LOCAL, Clock, SystemClock
 from shared.contract import REGISTRY
 from shared.deadlines import Deadlines
@@ -516,6 +516,7 @@ class Notifications(Deadlines, ServiceApplication):
 def create_application(settings: ServiceSettings, clock: Clock | None = None, channel: Channel | None = None,
                        webhook: WebhookChannel | None = None) -> Notifications:
     return Notifications(env=store_env(settings), clock=clock or SystemClock(settings.clock_file), channel=channel,
-                         webhook=webhook or WebhookChannel(timeout_seconds=webhook_timeout(settings)),
+                         webhook=webhook or WebhookChannel(timeout_seconds=webhook_timeout(settings),
+                                                           networks=WebhookNetworks(webhook_networks(settings))),
                          policy=retry_policy(settings), plan_reminder_days=plan_reminder_days(settings),
                          webhook_hosts=webhook_hosts(settings))

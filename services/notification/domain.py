@@ -18,13 +18,14 @@ A notification carries only pseudonymous data (client or contract id, recipient 
 station or district code, references): a channel never needs a name, phone or diagnosis."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Collection, Iterable
-from urllib.parse import urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import ada_url
 from eventsourcing.domain import Aggregate, event
 
 from shared.errors import Conflict, InvalidInput
@@ -456,6 +457,17 @@ class WebhookHosts:
 
     allowed: tuple[str, ...] = ()
     https_only: bool = False
+    networks: tuple[str, ...] = ()  # non-public networks allowed (CIDRs); see channels.WebhookNetworks
+
+    def _address_allowed(self, host: str) -> bool:
+        """An IP-literal host must be public or in `networks` (names are checked at delivery)."""
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return True
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return (ip.is_global and not ip.is_multicast) or any(ip in ipaddress.ip_network(n) for n in self.networks)
 
     def check(self, scheme: str, host: str) -> None:
         if self.https_only and scheme != "https":
@@ -463,6 +475,35 @@ class WebhookHosts:
         host = host.lower().rstrip(".")
         if self.allowed and not any(host == a or host.endswith("." + a) for a in self.allowed):
             raise InvalidInput("url", f"host {host} is not on this deployment's list of webhook hosts")
+        if not self._address_allowed(host):
+            raise InvalidInput("url", f"host {host} is not a public address: deliveries may not reach internal networks")
+
+
+def webhook_url(url: Any) -> tuple[str, str, str]:
+    """The URL as a WHATWG parser (ada) reads it, normalised: the form stored and POSTed to, so
+    what was checked is what is used (no parser disagreement over `\\`, `@` or numeric hosts),
+    with its scheme and host.
+    Refused (422 naming `url`): anything but an absolute http(s) URL, control characters or
+    spaces (a parser would silently drop a CR LF), credentials (the secret signs deliveries)."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput("url", "must be an absolute http or https URL")
+    if len(url) > URL_MAX:
+        raise InvalidInput("url", f"at most {URL_MAX} characters")
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+        raise InvalidInput("url", "must not contain spaces or control characters")
+    if not re.match(r"(?i)https?://[^/\\?#]", url):  # WHATWG would also take https:/h or https:///h
+        raise InvalidInput("url", "must be an absolute http or https URL")
+    try:
+        parts = ada_url.parse_url(url)
+    except ValueError:
+        raise InvalidInput("url", "must be an absolute http or https URL") from None
+    if parts["protocol"] not in ("http:", "https:") or not parts["hostname"]:
+        raise InvalidInput("url", "must be an absolute http or https URL")
+    if parts["username"] or parts["password"]:
+        raise InvalidInput("url", "must not carry credentials: the secret signs the deliveries")
+    if len(parts["href"]) > URL_MAX:
+        raise InvalidInput("url", f"at most {URL_MAX} characters")
+    return parts["href"], parts["protocol"][:-1], parts["hostname"].strip("[]")
 
 
 class Subscription(Aggregate):
@@ -488,18 +529,8 @@ class Subscription(Aggregate):
                                                   "registration, so it is not forwarded")
             if t not in types:
                 types.append(t)
-        try:
-            parts = urlsplit(url) if isinstance(url, str) else None
-            port_ok = parts is not None and (parts.port or 0) >= 0  # a bad port raises here
-        except ValueError:
-            parts, port_ok = None, False
-        if parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("url", "must be an absolute http or https URL")
-        if parts.username or parts.password:
-            raise InvalidInput("url", "must not carry credentials: the secret signs the deliveries")
-        hosts.check(parts.scheme, parts.hostname)
-        if len(url) > URL_MAX:
-            raise InvalidInput("url", f"at most {URL_MAX} characters")
+        url, scheme, host = webhook_url(url)
+        hosts.check(scheme, host)
         if not isinstance(secret, str) or len(secret) < SECRET_MIN:
             raise InvalidInput("secret", f"at least {SECRET_MIN} characters")
         if len(secret) > SECRET_MAX:

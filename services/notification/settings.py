@@ -9,9 +9,14 @@ Besides the common settings:
   JINGKANG_NOTIFICATION_WEBHOOK_HOSTS               hosts webhooks may point at, comma-separated (an entry
                                                     also allows its subdomains); required in production,
                                                     where webhooks must also be https; empty: any host
+  JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS            non-public networks webhooks may reach, CIDRs,
+                                                    comma-separated (e.g. 127.0.0.0/8 for a subscriber
+                                                    on this machine); by default deliveries reach public
+                                                    addresses only (checked at every connection)
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Mapping
 
@@ -29,6 +34,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServiceSettings:
     retry_policy(settings)
     webhook_timeout(settings)
     plan_reminder_days(settings)
+    webhook_networks(settings)
     if settings.production and not webhook_hosts(settings).allowed:
         raise SettingsError("JINGKANG_NOTIFICATION_WEBHOOK_HOSTS is required in production: the hosts webhooks may "
                             "point at (deliveries come from inside the platform)")
@@ -70,4 +76,15 @@ def webhook_hosts(settings: ServiceSettings) -> WebhookHosts:
     for host in allowed:
         if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host):
             raise SettingsError(f"JINGKANG_NOTIFICATION_WEBHOOK_HOSTS: {host!r} is not a host name")
-    return WebhookHosts(allowed=allowed, https_only=settings.production)
+    return WebhookHosts(allowed=allowed, https_only=settings.production, networks=webhook_networks(settings))
+
+
+def webhook_networks(settings: ServiceSettings) -> tuple[str, ...]:
+    raw = settings.extra.get("WEBHOOK_NETWORKS") or ""
+    networks = []
+    for entry in (e.strip() for e in raw.split(",") if e.strip()):
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise SettingsError(f"JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS: {entry!r} is not a network (CIDR)") from None
+    return tuple(networks)

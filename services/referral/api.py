@@ -14,7 +14,10 @@ from services.referral.application import PlacementView, Referrals, StationView,
 from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
+from services.referral.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
@@ -51,6 +54,7 @@ DeclineReason = Literal[DECLINE_REASONS]  # type: ignore[valid-type]
 CancelReason = Literal[CANCEL_REASONS]  # type: ignore[valid-type]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
 Service = Literal[SERVICES]  # type: ignore[valid-type]
+MAX_STREETS = 200  # a county-level district has a few dozen streets and townships
 Note = Annotated[str | None, Field(max_length=NOTE_MAX, description="free text; kept inside referral, never published")]
 
 
@@ -108,9 +112,10 @@ class StationIn(BaseModel):
     operator: str = Field(min_length=1, max_length=100)
     tier: Tier
     district_code: str = Field(pattern=r"^[0-9]{6}$")
-    streets: list[str] = Field(min_length=1, description="9-digit street codes of the district the station serves")
+    streets: list[Annotated[str, Field(pattern=r"^[0-9]{9}$")]] = Field(
+        min_length=1, max_length=MAX_STREETS, description="9-digit street codes of the district the station serves")
     capacity: int = Field(ge=1, le=10000)
-    services: list[Service] = Field(min_length=1)
+    services: list[Service] = Field(min_length=1, max_length=len(SERVICES))
 
 
 class CapacityIn(BaseModel):
@@ -161,11 +166,21 @@ class WaitingOut(BaseModel):
     client_id: UUID
     street_code: str
     waiting_since: date
+    days_waited: int
+
+
+class LapsedOut(BaseModel):
+    client_id: UUID
+    street_code: str
+    waited_since: date
+    days_waited: int
 
 
 class WaitlistOut(BaseModel):
     district_code: str
     waiting: list[WaitingOut]
+    needs_reverification: list[LapsedOut] = Field(
+        description="waited more than the limit (90 days): re-verified before a place is offered")
 
 
 def create_app(settings: ServiceSettings, referrals: Referrals | None = None) -> FastAPI:
@@ -174,9 +189,11 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         "Jingkang referral",
         "Closed-loop referrals (medical green channel on relapse, community, professional, employment), "
         "stations, placement and the district waitlists.",
-        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"event_store": referrals.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                "relay": relay_check(referrals)},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, referrals, to_public)
 
     def get_referrals() -> Referrals:
         return referrals
@@ -283,11 +300,17 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     @api.get("/v1/waitlist", response_model=WaitlistOut, tags=["placement"])
     def waitlist(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
                  referrals: Referrals = Depends(get_referrals)):
-        """A district's waitlist, first in line first."""
+        """A district's waitlist, first in line first, with the days each has waited; and those
+        who waited past the limit and need re-verification."""
         check_district(principal_of(request), district)
+        today = referrals.clock.today()
         return WaitlistOut(district_code=district, waiting=[
-            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since)
-            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))])
+            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since,
+                       days_waited=(today - since).days)
+            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))],
+            needs_reverification=[LapsedOut(client_id=c, street_code=street, waited_since=since,
+                                            days_waited=(today - since).days)
+                                  for c, street, since in referrals.lapsed_in(district)])
 
     @api.get("/v1/clients/{client_id}/placement", response_model=PlacementOut, tags=["placement"])
     def placement(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):

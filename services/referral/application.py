@@ -255,6 +255,13 @@ class Referrals(Deadlines, ServiceApplication):
             return []
         return list(self._district(district_code).waitlist)
 
+    def lapsed_in(self, district_code: str) -> list[tuple[UUID, str, date]]:
+        """(client, street, waited since) of those who need re-verification, longest waiting first."""
+        if DistrictPlacement.id_for(district_code) not in self.repository:
+            return []
+        lapsed = self._district(district_code).lapsed
+        return sorted(((c, street, since) for c, (street, since) in lapsed.items()), key=lambda e: e[2])
+
     def district_of(self, client_id: UUID) -> str | None:
         """The client's district as referral learned it (ClientRegistered, relocation); None
         for a client it has not learned yet or never heard of."""

@@ -12,6 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from shared.contract import REGISTRY, event_type
+from shared.contract.supervision import IndicatorBelowTarget
 from shared.contract.assessment import (
     AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
@@ -30,12 +31,15 @@ from shared.contract.referral import (
     ClientPlaced, ClientWaitlisted, ReferralAccepted, ReferralCancelled, ReferralCompleted, ReferralDeclined,
     ReferralOverdue, StationCapacityChanged, StationRegistered, TransferRequested, WaitlistExceeded,
 )
+from shared.contract.withheld import WITHHELD
 from shared.envelope import decode, encode, to_cloudevent
 
 CLIENT, OTHER = uuid.uuid4(), uuid.uuid4()
 AT = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 SCOPE = ConsentScope(rehabilitation_services=True, share_with_health=True, share_with_disability_and_employment=False)
 EXAMPLES = [
+    IndicatorBelowTarget(district_code="110105", indicator="standardised_service", period="2026-03",
+                         value=Decimal("0.3000"), target=Decimal("0.45"), numerator="6", denominator="20"),
     ApplicationSubmitted(application_id=OTHER, source="hospital_discharge", district_code="110105", street_code="110105001", submitted_on=date(2026, 3, 1)),
     ConsentRecorded(application_id=OTHER, signed_by="guardian", scope=SCOPE),
     IdentityVerified(application_id=OTHER, method="resident_id_check", verified_on=date(2026, 3, 1)),
@@ -95,6 +99,8 @@ EXAMPLES = [
                              spending=Decimal("100000.00"), share=Decimal("0.1500"), minimum=Decimal("0.20")),
     NotificationFailed(client_id=CLIENT, notification_id=OTHER, kind="plan_due", channel="webhook", reason="HTTP 500",
                        failed_at=AT),
+    *(marker(subject_id=str(CLIENT), withheld_type=f"jingkang.{service}.Something.v1", reason="too_large")
+      for service, marker in WITHHELD.items()),
 ]
 PERSONAL = {"name", "id_number", "phone", "address", "birth_date", "diagnosis", "applicant", "guardian"}
 

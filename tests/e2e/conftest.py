@@ -19,7 +19,7 @@ from tests.support import wait_until
 
 # Another base port lets two e2e runs share the test broker (each gets its own consumer groups).
 BASE = int(os.environ.get("JINGKANG_TEST_BASE_PORT", "18001"))
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(SERVICES)}
 CONSOLE = f"http://127.0.0.1:{BASE - 1}"  # deploy/run.py's default: the base port - 1 (8000 under `make up`)
 JWT_KEY = "e2e-jwt-signing-key-known-to-the-tests-0001"
@@ -41,6 +41,7 @@ def system(kafka_bootstrap, tmp_path_factory):
     clock_file = data / "clock-offset-seconds"
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
                JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
+               JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS="127.0.0.0/8",  # test subscribers listen on this machine
                **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
     proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

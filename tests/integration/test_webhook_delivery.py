@@ -86,7 +86,8 @@ def test_signed_deliveries_are_retried_with_backoff_and_dead_lettered_after_the_
     settings = load_settings({"JINGKANG_NOTIFICATION_STORE": f"sqlite:///{tmp_path}/notification.sqlite",
                               "JINGKANG_NOTIFICATION_WEBHOOK_ATTEMPTS": str(ATTEMPTS),
                               "JINGKANG_NOTIFICATION_WEBHOOK_BACKOFF_SECONDS": str(BACKOFF),
-                              "JINGKANG_NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS": "2"})
+                              "JINGKANG_NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS": "2",
+                              "JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS": "127.0.0.0/8"})  # the subscribers run here
     notifications = create_application(settings, clock=clock)
     http = TestClient(create_app(settings, notifications))
     consumer = EventConsumer(notifications, "notification", handlers(notifications), attempts=1)
