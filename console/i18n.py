@@ -46,6 +46,7 @@ COMMON: dict[str, dict[str, str]] = {
         "error.not_found": "没有找到这项记录。",
         "error.conflict": "此操作与当前状态冲突：{detail}",
         "error.invalid": "请更正下面标出的内容。",
+        "error.gone": "此人的身份信息已被删除，任何人都不能再查看；个案记录（不含身份信息）保留。",
         "error.unavailable": "服务暂时无法访问，什么也没有改变。请稍后再试。",
         "error.page_not_found": "没有这个页面。",
         "error.unexpected": "出现了意外问题，什么也没有改变。请稍后再试。",
@@ -113,6 +114,7 @@ COMMON: dict[str, dict[str, str]] = {
         "error.not_found": "That record was not found.",
         "error.conflict": "This conflicts with the current state: {detail}",
         "error.invalid": "Please correct what is marked below.",
+        "error.gone": "This person's identity was erased: no one can read it any more; the case, without identifiers, stays.",
         "error.unavailable": "The service cannot be reached right now; nothing was changed. Please try again later.",
         "error.page_not_found": "There is no such page.",
         "error.unexpected": "Something unexpected went wrong; nothing was changed. Please try again later.",
@@ -165,6 +167,7 @@ def translator(messages: Mapping[str, Mapping[str, str]], lang: str) -> Callable
         text = own.get(key) or fallback.get(key) or key
         return text.format(**values) if values else text
 
+    t.lang = lang if lang in messages else DEFAULT
     return t
 
 
