@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: up test install unit schemas bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed console/node_modules/.package-lock.json
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
 	deploy/system-packages.sh
@@ -14,6 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	deploy/kafka/kafka.sh install
 	touch $@
+
+# The console's browser assets (htmx, ECharts, axe-core), pinned by its package-lock.json.
+console/node_modules/.package-lock.json: console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund
 
 up: install
 	$(PY) deploy/run.py

@@ -4,7 +4,9 @@ Starts Apache Kafka (deploy/kafka/kafka.sh) unless JINGKANG_KAFKA points at a br
 that already answers, then each service's three processes (api, relay, worker), waits
 until every API answers /health, and stops everything it started on Ctrl-C or SIGTERM.
 
-  python deploy/run.py [--base-port 8001] [--data-dir .data]
+  python deploy/run.py [--base-port 8001] [--console-port 8000] [--data-dir .data]
+
+Then the staff console (python -m console) on --console-port (default: the base port - 1).
 
 Event stores are SQLite files in the data dir unless JINGKANG_<SVC>_STORE is set
 (e.g. to a PostgreSQL URL from deploy/postgres/postgres.sh url <svc>). Bearer tokens are
@@ -82,6 +84,7 @@ def wait_healthy(port: int, procs: list[subprocess.Popen], timeout: float = 90) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-port", type=int, default=8001)
+    parser.add_argument("--console-port", type=int, help="the staff console's port (default: base port - 1)")
     parser.add_argument("--data-dir", default=os.environ.get("JINGKANG_DATA_DIR", str(ROOT / ".data")))
     args = parser.parse_args()
 
@@ -97,6 +100,8 @@ def main() -> None:
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
         env.setdefault(f"JINGKANG_{service.upper()}_METRICS_PORT", str(args.base_port + 1000 + 2 * i))
+    console_port = args.console_port or args.base_port - 1
+    env["JINGKANG_CONSOLE_PORT"] = str(console_port)
 
     started_kafka = False
     if not reachable(env["JINGKANG_KAFKA"]):
@@ -133,7 +138,8 @@ def main() -> None:
 
     def spawn(service: str, process: str) -> None:
         log = open(log_dir / f"{service}-{process}.log", "ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", f"services.{service}", process],
+        module = ["console"] if service == "console" else [f"services.{service}", process]
+        procs.append(subprocess.Popen([sys.executable, "-m", *module],
                                       cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
 
     try:
@@ -145,8 +151,11 @@ def main() -> None:
         for service in SERVICES:
             spawn(service, "relay")
             spawn(service, "worker")
+        spawn("console", "web")
+        wait_healthy(console_port, procs)
         print("run.py: Jingkang is up:", ", ".join(f"{s} http://127.0.0.1:{args.base_port + i}/docs"
                                                    for i, s in enumerate(SERVICES)), flush=True)
+        print(f"run.py: open the staff console: http://127.0.0.1:{console_port}", flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
         dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
         key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"

@@ -21,6 +21,7 @@ from tests.support import wait_until
 BASE = int(os.environ.get("JINGKANG_TEST_BASE_PORT", "18001"))
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(SERVICES)}
+CONSOLE = f"http://127.0.0.1:{BASE - 1}"  # deploy/run.py's default: the base port - 1 (8000 under `make up`)
 JWT_KEY = "e2e-jwt-signing-key-known-to-the-tests-0001"
 
 
@@ -55,7 +56,8 @@ def system(kafka_bootstrap, tmp_path_factory):
         threading.Thread(target=_copy_lines, args=(proc.stdout, data / "run.log"), daemon=True).start()
         wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
                    what="every service ready")
-        yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file}
+        yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file,
+               "console": CONSOLE}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -102,3 +104,39 @@ def open_store(system: dict, service: str):
     # eventsourcing names PostgreSQL tables after the application (as shared.audit.open_store does).
     store = type(f"{service.capitalize()}Store", (ServiceApplication,), {"name": service})
     return store(env=env)
+
+
+# The browser: one Chromium for the tier, a fresh context (cookies, viewport) per test.
+@pytest.fixture(scope="package")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.browser import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+def _screen(chromium, system, tmp_path, device: str):
+    from tests.e2e.browser import DESKTOP, PHONE, Screen
+
+    context = chromium.new_context(viewport=PHONE if device == "phone" else DESKTOP, locale="zh-CN",
+                                   is_mobile=device == "phone", has_touch=device == "phone")
+    try:
+        yield Screen(context.new_page(), system["console"], tmp_path, device)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def phone(chromium, system, tmp_path):
+    """The console in a 360×800 phone viewport (a station worker on a home visit)."""
+    yield from _screen(chromium, system, tmp_path, "phone")
+
+
+@pytest.fixture
+def desktop(chromium, system, tmp_path):
+    """The console in a 1366×900 desktop viewport."""
+    yield from _screen(chromium, system, tmp_path, "desktop")
