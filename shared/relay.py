@@ -136,7 +136,9 @@ class OutboxRelay:
             raise
         published = [n for n in notifications if failure is None or n.id < failure[0]]
         if published:
-            self.sealer.commit(through=published[-1].id)  # seals first: a crash before the position only repeats them
+            # Seals first: a crash before the position only repeats them. Only a prefix was
+            # published when a failure cut the batch: only its seals are kept.
+            self.sealer.commit(through=published[-1].id if failure is not None else None)
             self.app.recorder.insert_tracking(Tracking(POSITION, published[-1].id))
             RELAY_PUBLISHED.labels(self.service).inc(len(published))
         else:
