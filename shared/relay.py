@@ -221,7 +221,7 @@ class OutboxRelay:
         self.blocked = RelayBlocked(position, reason)
         log.error("relay of %s blocked at position %d: %s; later events wait. If this does not heal, see "
                   "`python -m shared.relayctl status %s` (README Operations)", self.topic, position, reason, self.service)
-        self._save_outbox(lambda outbox: outbox.blocked(position=position, reason=reason))
+        self._save_outbox(lambda outbox: outbox.blocked(position=position, reason=reason, at=self.app.clock.now()))
 
     def _record_resumed(self) -> None:
         assert self.blocked is not None
