@@ -108,18 +108,36 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
-class HeldAwareRepository(Repository):
-    """The repository, seeing what the request has saved but not yet committed (its events
-    held for the Idempotency-Key's record): a route that saves and then reads back what it
-    made finds it."""
+@contextlib.contextmanager
+def pooled_transaction(pool: Any) -> Iterator[Any]:
+    """One transaction on a connection borrowed from a psycopg pool, with a tuple-row cursor;
+    commits when the block ends normally, rolls back on an exception."""
+    from psycopg.rows import tuple_row
+
+    with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        yield cursor
+
+
+class ServiceRepository(Repository):
+    """The library's repository, with an existence test that reads one stored event instead
+    of rebuilding the aggregate: `id in repository` is followed by a get() nearly everywhere
+    (the day's agenda, the person index, a district's placement), which loaded it twice, and
+    those are the aggregates that grow (bench/README.md, "Where the time goes")."""
+
+    def __contains__(self, item: Any) -> bool:
+        return _held(item) is not None or bool(self.event_store.recorder.select_events(item, limit=1))
 
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        ctx = _current.get()
-        if version is None and ctx is not None and ctx.held is not None:
-            held = ctx.held.aggregates.get(aggregate_id)
-            if held is not None:
-                return held
-        return super().get(aggregate_id, version=version, **kwargs)
+        """Also what the request has saved but not yet committed (its events held for the
+        Idempotency-Key's record): a route that saves and then reads back what it made finds it."""
+        held = _held(aggregate_id) if version is None else None
+        return held if held is not None else super().get(aggregate_id, version=version, **kwargs)
+
+
+def _held(aggregate_id: Any) -> Any:
+    """The aggregate of that id the current request saved and holds, if any."""
+    ctx = _current.get()
+    return ctx.held.aggregates.get(aggregate_id) if ctx is not None and ctx.held is not None else None
 
 
 def sets_state(command):
@@ -180,7 +198,7 @@ class ServiceApplication(Application):
 
     def construct_repository(self) -> Repository:
         repository = super().construct_repository()
-        repository.__class__ = HeldAwareRepository  # the library builds it; we only add held reads
+        repository.__class__ = ServiceRepository  # same state and settings; reads differ (see the class)
         return repository
 
     def construct_recorder(self) -> ProcessRecorder:
@@ -363,6 +381,15 @@ class ServiceApplication(Application):
                              f"WHERE rowid IN ({','.join('?' * len(chunk))})", chunk)
                 out.update({row[0]: (row[1], row[2]) for row in curs.fetchall()})
         return out
+
+    def store_pool(self) -> Any:
+        """The process's one PostgreSQL connection pool (the recorder's), for the other parts of
+        the process that use the same database (identity keys, seals): None on other stores.
+        Its connections are in autocommit and hand out dict rows; borrowers open their own
+        transaction and cursor (shared.store.pooled_transaction)."""
+        if self._store_kind() != "postgres":
+            return None
+        return self.recorder.datastore.pool  # type: ignore[attr-defined]
 
     def ping(self) -> None:
         """Raise if the event store cannot be reached (used by /ready)."""
