@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -34,7 +35,7 @@ CASE_SERVICES = SERVICES[:5]  # the services that hold events about clients
 app = typer.Typer(help="The auditor's and operator's command: chains, logs, aggregates, a client's case, "
                        "indicators from the topics, the supervision rebuild, development tokens.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)  # piped: whole rows, not 80 columns
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

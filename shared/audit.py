@@ -196,23 +196,23 @@ AUDIT_ACCESS: dict[str, tuple[str, ...]] = {
 
 def client_events(app: ServiceApplication, client_id: UUID, as_of: datetime | None,
                   to_public: Callable[[Any], Iterable[Any]] | None = None) -> list[dict]:
-    """This service's stored events about the client, in log order (up to as_of): events of
-    the client's own aggregates or naming the client, and events of aggregates such events
-    link to (an application, a referral); an event of a shared aggregate that names another
-    client is left out. Attribution only: no state, so no personal identifier."""
+    """This service's stored events about the client, in log order (up to as_of): every
+    event of the client's own aggregates (the client's, those whose first event names the
+    client, and those their events name: an application, a referral), and of a shared
+    aggregate (a district's agenda or placements, a station) only the events that name the
+    client. Attribution only: no state, so no personal identifier."""
     from shared.contract import event_type
 
     stored = [(n, app.mapper.to_domain_event(n)) for n in all_notifications(app)]
     originators = {n.originator_id for n, _ in stored}
-    related = {client_id}
-    for n, e in stored:
-        if n.originator_id == client_id or client_id in _uuids(e):
-            related.add(n.originator_id)
-            related |= _uuids(e) & originators
+    own = {client_id} | {n.originator_id for n, e in stored if n.originator_version == 1 and client_id in _uuids(e)}
+    linked = {u for n, e in stored if n.originator_id in own for u in _uuids(e) & originators}
+    own |= linked
     rows = []
     for n, e in stored:
-        other = getattr(e, "client_id", None)
-        if n.originator_id not in related or (as_of and e.timestamp > as_of) or (other is not None and other != client_id):
+        if as_of and e.timestamp > as_of:
+            continue
+        if n.originator_id not in own and client_id not in _uuids(e):
             continue
         public = [event_type(type(p)) for p in (to_public(e) if to_public else ())]
         rows.append({"position": n.id, "time": e.timestamp.isoformat(), "type": type(e).__qualname__,

@@ -111,6 +111,11 @@ class ReadModelWorker:
             def on_partitions_assigned(self, assigned):
                 worker.rewind(assigned)
 
+        # Know every topic's partitions before joining the group: a member that joins first
+        # can be assigned nothing ("no partition metadata") and, seen with kafka-python 3.0,
+        # not rejoin when the metadata arrives.
+        for topic in self.topics:
+            self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe(self.topics, listener=Rewind())
         next_review = time.monotonic()
         while not stop.is_set():
