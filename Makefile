@@ -3,15 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: up test install unit schemas bench clean
+.PHONY: up test install unit schemas bench clean demo
 
 install: $(VENV)/.installed console/node_modules/.package-lock.json
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt deploy/kafka/pom.xml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml deploy/kafka/pom.xml
 	deploy/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -e .  # the `jingkang` command (cli/)
 	deploy/kafka/kafka.sh install
 	touch $@
 
@@ -21,6 +22,10 @@ console/node_modules/.package-lock.json: console/package.json console/package-lo
 
 up: install
 	$(PY) deploy/run.py
+
+# The fictional demo district (console/demo.py), loaded through the APIs of the system `make up` runs.
+demo: install
+	$(PY) -m console.demo
 
 # Every test: unit, contract, integration (real PostgreSQL and Kafka, started by tests/conftest.py)
 # and end to end (the system as `make up` runs it).

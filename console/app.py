@@ -22,8 +22,9 @@ from console.services import ServiceRefused, SignInExpired
 from console.sessions import SessionStore
 from console.settings import ConsoleSettings
 from console.signin import SignIn, provider_for
-from console.web import (NavItem, SignInRequired, csrf_protected, local_path, render, session_middleware, signed_in,
-                         store_of, t_of)
+from console.web import (SignInRequired, csrf_protected, local_path, render, session_middleware, signed_in, store_of,
+                         t_of)
+from shared.clock import SystemClock
 
 HERE = Path(__file__).resolve().parent
 # Third-party files the pages use, installed from npm by `make install` (npm ci --prefix console):
@@ -48,6 +49,7 @@ def create_app(settings: ConsoleSettings, *, signin: SignIn | None = None,
 
     app = FastAPI(title="Jingkang console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
+    app.state.clock = SystemClock(settings.clock_file)
     app.state.sessions = SessionStore(settings.session_seconds)
     app.state.signin = signin if signin is not None else provider_for(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")

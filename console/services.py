@@ -67,12 +67,16 @@ class Services:
     async def get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self._call("GET", service, path, params=params)
 
-    async def post(self, service: str, path: str, json: Any = None) -> Any:
-        return await self._call("POST", service, path, json=json if json is not None else {})
+    async def post(self, service: str, path: str, json: Any = None, idempotency_key: str | None = None) -> Any:
+        """`idempotency_key`: the form's own key (money commands require one), so that a
+        resubmitted form is answered with the first answer instead of acting twice."""
+        headers = {**self.headers, "Idempotency-Key": idempotency_key} if idempotency_key else None
+        return await self._call("POST", service, path, json=json if json is not None else {}, headers=headers)
 
     async def _call(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self.http.request(method, self.urls[service] + path, headers=self.headers, **kwargs)
+            headers = kwargs.pop("headers", None) or self.headers
+            response = await self.http.request(method, self.urls[service] + path, headers=headers, **kwargs)
         except httpx.HTTPError as e:
             # The path may hold a pseudonymous id at most; never a personal identifier (none goes in a URL).
             log.warning("%s unreachable: %s", service, type(e).__name__)

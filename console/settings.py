@@ -8,6 +8,8 @@
   JINGKANG_CONSOLE_SESSION_SECONDS  how long a session lasts after sign-in (default 8 hours)
   JINGKANG_CONSOLE_DEMO_USERS  the demo staff list for DevSignIn (default deploy/demo/users.json)
   JINGKANG_CONSOLE_TIMEOUT_SECONDS  how long a call to a service may take (default 10)
+  JINGKANG_CLOCK_FILE    development only: seconds to add to the clock (the services' movable
+                         clock, so "overdue" on a page agrees with the services in end-to-end tests)
   JINGKANG_ENV           development (default) or production
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ class ConsoleSettings:
     session_seconds: int = 8 * 3600
     demo_users: Path = ROOT / "deploy/demo/users.json"
     timeout_seconds: float = 10.0
+    clock_file: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)  # JINGKANG_CONSOLE_* for providers (e.g. OIDC)
 
 
@@ -62,5 +65,6 @@ def load_console_settings(environ: Mapping[str, str] | None = None) -> ConsoleSe
         session_seconds=int(env.get("JINGKANG_CONSOLE_SESSION_SECONDS", str(8 * 3600))),
         demo_users=Path(env.get("JINGKANG_CONSOLE_DEMO_USERS") or ROOT / "deploy/demo/users.json"),
         timeout_seconds=float(env.get("JINGKANG_CONSOLE_TIMEOUT_SECONDS", "10")),
+        clock_file=None if production else (env.get("JINGKANG_CLOCK_FILE") or None),
         extra={k[len("JINGKANG_CONSOLE_"):]: v for k, v in env.items() if k.startswith("JINGKANG_CONSOLE_")},
     )

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 PROCESSES = ("api", "relay", "worker")
 
 
@@ -96,6 +96,9 @@ def main() -> None:
     env.setdefault("JINGKANG_INTAKE_LOOKUP_KEY", dev_lookup_key(data_dir))
     if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
         env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production brings its own (shared.settings insists)
+    if env.get("JINGKANG_ENV") != "production":  # a movable clock: the demo loader gives its district a past
+        env.setdefault("JINGKANG_CLOCK_FILE", str(data_dir / "clock-offset-seconds"))
+    empty = not (data_dir / "intake.sqlite").exists() and not env.get("JINGKANG_INTAKE_STORE")
     for i, service in enumerate(SERVICES):
         env[f"JINGKANG_{service.upper()}_PORT"] = str(args.base_port + i)
         # Prometheus for the relay (this port) and the worker (+1); the API serves /metrics itself.
@@ -157,6 +160,8 @@ def main() -> None:
                                                    for i, s in enumerate(SERVICES)), flush=True)
         print(f"run.py: open the staff console: http://127.0.0.1:{console_port}", flush=True)
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
+        if empty:
+            print("run.py: load the demo district: make demo", flush=True)
         dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
         key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
         print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "

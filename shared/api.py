@@ -219,7 +219,10 @@ def create_service_api(title: str, description: str, checks: Mapping[str, Callab
                        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
     """The FastAPI app every service starts from; its api.py adds the routes. With an
     ACCESS table every route is authorised by bearer token (shared/auth.py)."""
-    dependencies = [Depends(guard(authority, dict(access)))] if authority is not None and access is not None else []
+    from shared.audit import AUDIT_ACCESS  # every service serves the audit routes (install_audit)
+
+    table = {**dict(access or {}), **AUDIT_ACCESS}
+    dependencies = [Depends(guard(authority, table))] if authority is not None and access is not None else []
     api = FastAPI(title=title, description=description, version="1", dependencies=dependencies)
     install_error_handlers(api)
     install_health(api, checks)

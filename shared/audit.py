@@ -1,40 +1,30 @@
-"""Auditor's replay of a service's event store (read-only).
+"""The auditor's reads of a service's event store (read-only), shared by the `jingkang`
+command (cli/) and every service's audit routes (`install_audit`):
 
-  python -m shared.audit log --service referral [--after 0] [--limit 50]
-      the service's events in log order: position, time, aggregate, version, event, actor, role
-  python -m shared.audit aggregate --service assessment --id UUID [--version N]
-      one aggregate rebuilt from its events, as it was at version N (default: now)
-  python -m shared.audit replay --client UUID [--as-of 2026-05-01T00:00:00+08:00] [--table]
-      one client's whole case across the five services in time order, and what each
-      service believed about it at that moment (each related aggregate at the version then)
-  python -m shared.audit verify [--service intake]
-      recompute each service's hash chain from its stored events and name the first record
-      that was altered, deleted, inserted or reordered (exit status 1 if any)
-  python -m shared.audit indicators --district 110105 --from 2026-01-01 --to 2026-06-30
-                                    [--main-districts 110105,110106] [--evidence]
-      the district's performance indicators for the period (shared/indicators.py defines
-      each), computed from the five public Kafka topics read from the beginning
-  python -m shared.audit serve [--port 8010] [--main-districts 110105,110106]
-      read-only HTTP for dashboards: GET /v1/indicators?district=&from=&to=[&evidence=true]
+- `log`: the service's events in log order: position, time, aggregate, version, event, actor, role
+- `aggregate`: one aggregate rebuilt from its events, as it was at version N (default: now)
+- `client_history`: one client's whole case across the five services in time order, and
+  what each service believed about it at that moment (each related aggregate at the version then)
+- `verify_service`: recompute a service's hash chain and name the first record that was
+  altered, deleted, inserted or reordered
+- `PublicEventReader`: the five public topics read from the beginning without a group
 
 Stores are found from the same settings the services use (JINGKANG_<SVC>_STORE, ...);
 the topics from JINGKANG_KAFKA. Personal identifiers held by intake are never printed
 (the `applicant` is redacted); public events carry none."""
 from __future__ import annotations
 
-import argparse
 import json
 import threading
 import time
 from datetime import date, datetime
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any, Callable, Iterable, Mapping
 from uuid import UUID
 
-from fastapi import Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Query
+
 
 from shared.chain import Finding, seals_for, verify
-from shared.indicators import compute, without_evidence
 from shared.settings import ServiceSettings, load_settings, store_env
 from shared.store import ServiceApplication, event_meta
 from shared.topics import public_topics
@@ -45,8 +35,9 @@ REDACTED = {"applicant", "guardian", "identity", "lookup_hash", "goals", "note",
 SERVICES = ("intake", "assessment", "referral", "funding", "notification")
 
 
-def open_store(service: str) -> ServiceApplication:
-    settings = load_settings(service)
+def open_store(service: str, environ: Mapping[str, str] | None = None) -> ServiceApplication:
+    """A service's event store, opened for reading with the service's own settings."""
+    settings = load_settings(service, environ)
     env = store_env(settings)
     if service == "intake" and not settings.cipher_key:
         env.pop("CIPHER_TOPIC", None)
@@ -117,9 +108,9 @@ def all_notifications(app: ServiceApplication):
     return app.notifications()
 
 
-def verify_service(service: str) -> tuple[int, Finding | None]:
-    settings = load_settings(service)
-    return verify(all_notifications(open_store(service)), seals_for(settings.store_url).all())
+def verify_service(service: str, environ: Mapping[str, str] | None = None) -> tuple[int, Finding | None]:
+    settings = load_settings(service, environ)
+    return verify(all_notifications(open_store(service, environ)), seals_for(settings.store_url).all())
 
 
 class PublicEventReader:
@@ -188,142 +179,61 @@ class PublicEventReader:
                 self._consumer = None
 
 
-def indicators(bootstrap: str, *, district: str, start: date, end: date, main_districts: Iterable[str] = (),
-               evidence: bool = False) -> dict:
-    """What `python -m shared.audit indicators` prints: the topics read from the beginning
-    once, then shared.indicators.compute (evidence lists only when asked, else their counts)."""
-    reader = PublicEventReader(bootstrap)
-    try:
-        reader.read_to_end()
-        result = compute(reader.events, district=district, start=start, end=end, main_districts=main_districts)
-    finally:
-        reader.close()
-    result["events"]["unreadable"] = reader.unreadable
-    return result if evidence else without_evidence(result)
-
-
 def to_json(value: Any) -> str:
     """Decimals (yuan, rates) as strings, exactly as computed: JSON numbers are floats to most readers."""
     return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
-def _district_list(text: str | None) -> list[str]:
-    return [d.strip() for d in (text or "").split(",") if d.strip()]
 
 
-# Dashboards are integrations; district admins and auditors supervise; funding officers follow the money.
-INDICATOR_ACCESS: dict[str, tuple[str, ...]] = {
-    "GET /v1/indicators": ("district_admin", "funding_officer", "auditor", "integration"),
+# --- the audit routes every service serves (the console's auditor pages) ------------------------------
+
+AUDIT_ACCESS: dict[str, tuple[str, ...]] = {
+    "GET /v1/audit/chain": ("auditor",),
+    "GET /v1/audit/clients/{client_id}/events": ("auditor",),
 }
 
 
-def create_indicators_api(settings: ServiceSettings, reader: PublicEventReader, main_districts: Iterable[str] = ()):
-    """Read-only HTTP for dashboards. Keeps the events read so far in memory; each request
-    first reads what was published since the last one (the first request reads everything),
-    then computes. No background consumer, no state beyond that list."""
-    from kafka.errors import KafkaError
+def client_events(app: ServiceApplication, client_id: UUID, as_of: datetime | None,
+                  to_public: Callable[[Any], Iterable[Any]] | None = None) -> list[dict]:
+    """This service's stored events about the client, in log order (up to as_of): events of
+    the client's own aggregates or naming the client, and events of aggregates such events
+    link to (an application, a referral); an event of a shared aggregate that names another
+    client is left out. Attribution only: no state, so no personal identifier."""
+    from shared.contract import event_type
 
-    from shared.api import broker_reachable, create_service_api
-    from shared.auth import authority_for, check_district, principal_of
-    from shared.errors import InvalidInput
-
-    main = list(main_districts)
-    api = create_service_api(
-        "Jingkang audit", "Performance indicators computed from the public events (shared/indicators.py).",
-        checks={"kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=INDICATOR_ACCESS,
-    )
-
-    @api.get("/v1/indicators", tags=["indicators"])
-    def get_indicators(request: Request,
-                       district: Annotated[str, Query(pattern=r"^[0-9]{6}$", description="county code")],
-                       start: Annotated[date, Query(alias="from", description="first day, included")],
-                       end: Annotated[date, Query(alias="to", description="last day, included")],
-                       evidence: Annotated[bool, Query(description="list the CloudEvent ids behind each figure")] = False):
-        """The district's indicators for the period; every definition is in shared/indicators.py."""
-        if end < start:
-            raise InvalidInput("to", "must not be before from")
-        check_district(principal_of(request), district)
-        try:
-            reader.read_to_end()
-        except (KafkaError, TimeoutError) as e:
-            detail = f"the public topics cannot be read: {type(e).__name__}"
-            return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                                content={"error": "unavailable", "detail": detail})
-        result = compute(reader.snapshot(), district=district, start=start, end=end, main_districts=main)
-        result["events"]["unreadable"] = reader.unreadable
-        return Response(to_json(result if evidence else without_evidence(result)), media_type="application/json")
-
-    return api
+    stored = [(n, app.mapper.to_domain_event(n)) for n in all_notifications(app)]
+    originators = {n.originator_id for n, _ in stored}
+    related = {client_id}
+    for n, e in stored:
+        if n.originator_id == client_id or client_id in _uuids(e):
+            related.add(n.originator_id)
+            related |= _uuids(e) & originators
+    rows = []
+    for n, e in stored:
+        other = getattr(e, "client_id", None)
+        if n.originator_id not in related or (as_of and e.timestamp > as_of) or (other is not None and other != client_id):
+            continue
+        public = [event_type(type(p)) for p in (to_public(e) if to_public else ())]
+        rows.append({"position": n.id, "time": e.timestamp.isoformat(), "type": type(e).__qualname__,
+                     "public_type": public[-1] if public else None, "aggregate_id": str(n.originator_id),
+                     "version": n.originator_version, "actor": event_meta(e).get("actor")})
+    return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m shared.audit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_log = sub.add_parser("log")
-    p_log.add_argument("--service", required=True)
-    p_log.add_argument("--after", type=int, default=0)
-    p_log.add_argument("--limit", type=int, default=50)
-    p_agg = sub.add_parser("aggregate")
-    p_agg.add_argument("--service", required=True)
-    p_agg.add_argument("--id", type=UUID, required=True)
-    p_agg.add_argument("--version", type=int)
-    p_replay = sub.add_parser("replay")
-    p_replay.add_argument("--client", type=UUID, required=True)
-    p_replay.add_argument("--as-of", type=datetime.fromisoformat)
-    p_replay.add_argument("--table", action="store_true", help="a readable table instead of JSON")
-    p_verify = sub.add_parser("verify")
-    p_verify.add_argument("--service", choices=SERVICES)
-    p_ind = sub.add_parser("indicators", help="a district's performance indicators from the public topics")
-    p_ind.add_argument("--district", required=True)
-    p_ind.add_argument("--from", dest="start", type=date.fromisoformat, required=True)
-    p_ind.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
-    p_ind.add_argument("--main-districts", help="comma-separated codes held to 50%% street coverage "
-                                                "(default JINGKANG_AUDIT_MAIN_DISTRICTS)")
-    p_ind.add_argument("--evidence", action="store_true", help="list the CloudEvent ids behind each figure")
-    p_serve = sub.add_parser("serve", help="read-only HTTP: GET /v1/indicators")
-    p_serve.add_argument("--port", type=int, default=8010)
-    p_serve.add_argument("--main-districts", help="as for indicators")
-    args = parser.parse_args(argv)
-    if args.command in ("indicators", "serve"):
-        settings = load_settings("audit")
-        main_districts = _district_list(args.main_districts or settings.extra.get("MAIN_DISTRICTS"))
-        if args.command == "serve":
-            import uvicorn
+def install_audit(api, settings: ServiceSettings, app: ServiceApplication,
+                  to_public: Callable[[Any], Iterable[Any]] | None = None) -> None:
+    """GET /v1/audit/chain and GET /v1/audit/clients/{client_id}/events on a service's API
+    (role auditor: shared.api adds AUDIT_ACCESS to every service's table)."""
+    @api.get("/v1/audit/chain", tags=["audit"])
+    def audit_chain() -> dict:
+        """Recompute this service's hash chain from its stored events (shared/chain.py)."""
+        checked, finding = verify(all_notifications(app), seals_for(settings.store_url).all())
+        return {"service": settings.service, "events": checked, "verified": finding is None,
+                "finding": None if finding is None else {"position": finding.position, "problem": finding.problem}}
 
-            reader = PublicEventReader(settings.kafka_bootstrap)
-            uvicorn.run(create_indicators_api(settings, reader, main_districts), host=settings.http_host,
-                        port=args.port, log_level="warning")
-            return
-        if args.end < args.start:
-            parser.error("--to is before --from")
-        print(to_json(indicators(settings.kafka_bootstrap, district=args.district, start=args.start, end=args.end,
-                                 main_districts=main_districts, evidence=args.evidence)))
-        return
-    if args.command == "verify":
-        failed = False
-        for service in [args.service] if args.service else SERVICES:
-            checked, finding = verify_service(service)
-            print(f"{service}: {checked} records verified" + (f"; FIRST PROBLEM: {finding}" if finding else "; chain intact"))
-            failed = failed or finding is not None
-        raise SystemExit(1 if failed else 0)
-    if args.command == "replay":
-        history = client_history({s: open_store(s) for s in SERVICES}, args.client, args.as_of)
-        if not args.table:
-            print(json.dumps(history, ensure_ascii=False, indent=2))
-            return
-        for row in history["events"]:
-            print(f"{row['time'][:19]}  {row['service']:<12} {row['event']:<34} v{row['version']:<3} "
-                  f"{row['actor'] or '-'} ({row['role'] or '-'})")
-        return
-    app = open_store(args.service)
-    if args.command == "log":
-        for row in log(app, args.after, args.limit):
-            print(json.dumps(row, ensure_ascii=False))
-    else:
-        print(json.dumps(aggregate(app, args.id, args.version), ensure_ascii=False, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    @api.get("/v1/audit/clients/{client_id}/events", tags=["audit"])
+    def audit_client_events(client_id: UUID, as_of: Annotated[datetime | None, Query(
+            description="only what was recorded by then (RFC 3339)")] = None) -> dict:
+        """This service's events about the client, in log order, with who recorded each."""
+        return {"events": client_events(app, client_id, as_of, to_public)}

@@ -5,11 +5,14 @@ Claims: `sub` (the actor, a staff or system id — never a name), `role`, `distr
 (GB/T 2260 codes the holder acts for: a county's, or a city's — 110000, 320100 — which
 covers the city itself and every county under it; ["*"] for city-wide), `iss`, `exp`.
 
-Settings (read by shared.settings): JINGKANG_JWT_KEY (HS256 secret; required in
-production), JINGKANG_JWT_ISSUER (default "jingkang-dev"). Without a key outside
-production, authorisation is off (unit tests); `make up` generates a development key
-and `python -m shared.auth token --role station_worker --district 110105 --sub w-1`
-prints a token for it.
+Two kinds of token (settings read by shared.settings):
+- signed by the identity provider (JINGKANG_OIDC_ISSUER; shared/oidc.py): RS256/ES256
+  checked against the issuer's published keys, for our audience; the role and the
+  districts are read from the claims the settings name. The only kind production accepts.
+- development tokens, HS256 with JINGKANG_JWT_KEY and JINGKANG_JWT_ISSUER (default
+  "jingkang-dev"): `make up` generates a key and `python -m shared.auth token --role
+  station_worker --district 110105 --sub w-1` prints a token for it. Refused in production.
+With neither, outside production, authorisation is off (unit tests).
 
 Each service's api.py has an ACCESS table (route -> roles) enforced for every route by
 `guard` (deny by default); a route keyed by a client or contract checks the district of
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 
 import jwt
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
+from shared.oidc import Provider, ProviderUnreachable, TokenRefused
 from shared.store import current_context
 
 ROLES = ("station_worker", "district_admin", "hospital", "funding_officer", "auditor", "integration")
@@ -63,26 +68,50 @@ def area_prefix(code: str) -> str | None:
 
 
 class Authority:
-    """Verifies tokens for one service process (None key: authorisation off)."""
+    """Verifies tokens for one service process: by the identity provider's keys (`provider`),
+    and outside production also development tokens signed with `key`. Neither: authorisation off."""
 
-    def __init__(self, key: str | None, issuer: str = "jingkang-dev"):
-        self.key = key
+    def __init__(self, key: str | None = None, issuer: str = "jingkang-dev", *, provider: Provider | None = None,
+                 production: bool = False):
+        self.key = None if production else key  # production never accepts a shared secret
         self.issuer = issuer
+        self.provider = provider
 
     @property
     def enabled(self) -> bool:
-        return bool(self.key)
+        return bool(self.key) or self.provider is not None
 
     def principal(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        token = authorization[7:].strip()
         try:
-            claims = jwt.decode(authorization[7:].strip(), self.key, algorithms=[ALGORITHM], issuer=self.issuer,
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as e:
+            raise refused(f"not a JWT: {e}") from None
+        if alg == ALGORITHM and self.key:
+            return self._development_principal(token)
+        if self.provider is None:
+            raise refused(f"algorithm {str(alg)[:16]!r} is not accepted")
+        try:
+            claims = self.provider.verify(token)
+        except TokenRefused as e:
+            raise refused(str(e)) from None
+        except ProviderUnreachable:
+            raise HTTPException(503, "the identity provider cannot be reached to check the token; retry later",
+                                headers={"Retry-After": "5"}) from None
+        rules = self.provider.settings
+        return Principal(str(claims["sub"])[:64], role_in(claims, rules.role_claim),
+                         districts_in(claims, rules.districts_claim))
+
+    def _development_principal(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(token, self.key, algorithms=[ALGORITHM], issuer=self.issuer,
                                 options={"require": ["sub", "role", "exp", "iss"]})
         except jwt.PyJWTError as e:
-            raise HTTPException(401, f"invalid token: {e}", headers={"WWW-Authenticate": "Bearer"}) from None
+            raise refused(str(e)) from None
         if claims["role"] not in ROLES:
-            raise HTTPException(401, f"invalid token: unknown role {claims['role']!r}")
+            raise refused(f"unknown role {claims['role']!r}")
         return Principal(str(claims["sub"])[:64], claims["role"], tuple(claims.get("districts", [])))
 
     def issue(self, *, sub: str, role: str, districts: list[str], ttl_seconds: int = 8 * 3600) -> str:
@@ -91,8 +120,41 @@ class Authority:
                            "exp": now + ttl_seconds}, self.key, algorithm=ALGORITHM)
 
 
+def refused(reason: str) -> HTTPException:
+    return HTTPException(401, f"invalid token: {reason}", headers={"WWW-Authenticate": "Bearer"})
+
+
+def claim(claims: dict, path: str) -> object:
+    """A claim by name, dotted for nested ones (realm_access.roles); None when absent."""
+    value: object = claims
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def role_in(claims: dict, path: str) -> str:
+    """The one Jingkang role the claim holds: a string, or a list in which exactly one of the
+    six roles appears (a provider lists other roles of its own beside ours)."""
+    value = claim(claims, path)
+    found = [r for r in ([value] if isinstance(value, str) else value if isinstance(value, list) else []) if r in ROLES]
+    if len(found) != 1:
+        raise refused(f"claim {path} must hold exactly one of the roles {', '.join(ROLES)}"
+                      + (f"; it holds {', '.join(found)}" if found else ""))
+    return found[0]
+
+
+def districts_in(claims: dict, path: str) -> tuple[str, ...]:
+    value = claim(claims, path)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+        raise refused(f"claim {path} must be a list of district codes")
+    return tuple(value)
+
+
 def authority_for(settings) -> Authority:
-    return Authority(settings.jwt_key, settings.jwt_issuer)
+    return Authority(settings.jwt_key, settings.jwt_issuer, production=settings.production,
+                     provider=Provider(settings.oidc) if settings.oidc else None)
 
 
 # The published contract is public: a district integration validates against it without a token.
@@ -113,7 +175,10 @@ def guard(authority: Authority, access: dict[str, tuple[str, ...]]):
         key = f"{request.method} {route}"
         if key in OPEN or not authority.enabled:
             return ANONYMOUS
-        principal = authority.principal(request.headers.get("authorization"))
+        if authority.provider is not None:  # may wait on the provider for its keys: not on the event loop
+            principal = await run_in_threadpool(authority.principal, request.headers.get("authorization"))
+        else:
+            principal = authority.principal(request.headers.get("authorization"))
         allowed = access.get(key, ())
         if principal.role not in allowed:
             raise HTTPException(403, f"role {principal.role} may not call {key}"

@@ -129,7 +129,9 @@ def run_worker(settings: ServiceSettings, create_worker: Callable) -> None:
         os.execv(sys.executable, sys.orig_argv)
 
 
-def main(service: str, load_settings: Callable, create_app: Callable, create_relay: Callable, create_worker: Callable) -> None:
+def main(service: str, load_settings: Callable, create_app: Callable, create_relay: Callable, create_worker: Callable,
+         run_worker: Callable = run_worker) -> None:
+    """`run_worker`: a service whose worker is not a faust app (supervision) brings its own."""
     configure_logging()
     process = sys.argv[1] if len(sys.argv) > 1 else ""
     runners = {"api": (run_api, create_app), "relay": (run_relay, create_relay), "worker": (run_worker, create_worker)}

@@ -14,8 +14,17 @@ Shared:
   JINGKANG_ENV           development (default) or production
   JINGKANG_DATA_DIR      where embedded SQLite files live (default .data)
   JINGKANG_TRACE_FILE    write finished spans as JSON lines here (development exporter)
-  JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  bearer-token verification (shared/auth.py); without a
-                         key outside production, authorisation is off
+  JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER  development tokens (HS256, shared/auth.py); without a key
+                         or an OpenID issuer outside production, authorisation is off; production refuses a key
+  JINGKANG_OIDC_ISSUER   the OpenID Connect issuer whose RS256/ES256 tokens are accepted (shared/oidc.py);
+                         required in production (https). With it:
+  JINGKANG_OIDC_AUDIENCE          the audience tokens must name (default jingkang)
+  JINGKANG_OIDC_ROLE_CLAIM        claim holding the role, a string or a list of roles, dotted for
+                                  nested claims (default realm_access.roles, Keycloak's)
+  JINGKANG_OIDC_DISTRICTS_CLAIM   claim holding the districts, a list (default districts)
+  JINGKANG_OIDC_LEEWAY_SECONDS    clock skew allowed on exp/nbf (default 30, at most 120)
+  JINGKANG_OIDC_KEYS_CACHE_SECONDS  how long the issuer's keys are used before fetching them again (300)
+  JINGKANG_OIDC_REFRESH_SECONDS   least time between two fetches for an unknown key id (default 10)
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
   JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
@@ -40,11 +49,27 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 # Room the producer's max_request_size leaves above the event budget for the key, headers and
 # record-batch framing; the broker's message.max.bytes must be at least budget + this.
 KAFKA_OVERHEAD_BYTES = 64 * 1024
-DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005}
+DEFAULT_PORTS = {"intake": 8001, "assessment": 8002, "referral": 8003, "funding": 8004, "notification": 8005,
+                 "supervision": 8006}
 
 
 class SettingsError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The identity provider whose tokens are accepted and how its claims are read."""
+    issuer: str
+    audience: str = "jingkang"
+    role_claim: str = "realm_access.roles"
+    districts_claim: str = "districts"
+    leeway_seconds: int = 30
+    keys_cache_seconds: float = 300.0
+    refresh_seconds: float = 10.0
+
+
+MAX_LEEWAY_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -67,6 +92,7 @@ class ServiceSettings:
     metrics_port: int | None = None
     jwt_key: str | None = None
     jwt_issuer: str = "jingkang-dev"
+    oidc: OidcSettings | None = None
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
@@ -107,6 +133,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         metrics_port=int(env[prefix + "METRICS_PORT"]) if env.get(prefix + "METRICS_PORT") else None,
         jwt_key=env.get("JINGKANG_JWT_KEY") or None,
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
+        oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
         max_event_bytes=int(env.get("JINGKANG_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)),
         max_request_bytes=int(env.get("JINGKANG_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
@@ -114,9 +141,38 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
         raise SettingsError(f"{prefix}STORE must be a PostgreSQL URL in production")
-    if production and not settings.jwt_key and service != "auth":
-        raise SettingsError("JINGKANG_JWT_KEY is required in production: every request must be authorised")
+    if production and service != "auth":
+        if settings.jwt_key:
+            raise SettingsError("JINGKANG_JWT_KEY is a shared secret any holder can sign with: production accepts only "
+                                "tokens signed by the identity provider (set JINGKANG_OIDC_ISSUER, unset JINGKANG_JWT_KEY)")
+        if settings.oidc is None:
+            raise SettingsError("JINGKANG_OIDC_ISSUER is required in production: every request must be authorised")
+        if not settings.oidc.issuer.startswith("https://"):
+            raise SettingsError("JINGKANG_OIDC_ISSUER must be an https URL in production")
     return settings
+
+
+def load_oidc_settings(env: Mapping[str, str]) -> OidcSettings | None:
+    issuer = env.get("JINGKANG_OIDC_ISSUER")
+    if not issuer:
+        return None
+    try:
+        oidc = OidcSettings(
+            issuer=issuer,
+            audience=env.get("JINGKANG_OIDC_AUDIENCE") or "jingkang",
+            role_claim=env.get("JINGKANG_OIDC_ROLE_CLAIM") or "realm_access.roles",
+            districts_claim=env.get("JINGKANG_OIDC_DISTRICTS_CLAIM") or "districts",
+            leeway_seconds=int(env.get("JINGKANG_OIDC_LEEWAY_SECONDS", "30")),
+            keys_cache_seconds=float(env.get("JINGKANG_OIDC_KEYS_CACHE_SECONDS", "300")),
+            refresh_seconds=float(env.get("JINGKANG_OIDC_REFRESH_SECONDS", "10")),
+        )
+    except ValueError as e:
+        raise SettingsError(f"JINGKANG_OIDC_*: not a number: {e}") from None
+    if not 0 <= oidc.leeway_seconds <= MAX_LEEWAY_SECONDS:
+        raise SettingsError(f"JINGKANG_OIDC_LEEWAY_SECONDS must be between 0 and {MAX_LEEWAY_SECONDS}")
+    if oidc.keys_cache_seconds <= 0 or oidc.refresh_seconds < 0:
+        raise SettingsError("JINGKANG_OIDC_KEYS_CACHE_SECONDS must be positive, JINGKANG_OIDC_REFRESH_SECONDS not negative")
+    return oidc
 
 
 def store_env(settings: ServiceSettings) -> dict[str, str]:

@@ -15,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_PORT = int(os.environ.get("JINGKANG_TEST_KAFKA_PORT", "19092"))
 PG_PORT = int(os.environ.get("JINGKANG_TEST_PG_PORT", "5433"))
+# A cluster per port, like the broker: parallel runs (worktrees sharing .cache) never share a data dir.
+PG_DATA = os.environ.get("PG_DATA") or str(ROOT / f".cache/postgres-test-{PG_PORT}/data")
 PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
 
 
@@ -42,6 +44,7 @@ def kafka_bootstrap():
 @pytest.fixture(scope="session")
 def postgres_url():
     env = dict(os.environ, PG_PORT=str(PG_PORT))
+    env.setdefault("PG_DATA", PG_DATA)
     started = False
     if not _listening(PG_PORT):
         subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=env, check=True)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.assessment.application import Assessments, create_application
@@ -15,6 +15,8 @@ from services.assessment.domain import (
     BASIC_SERVICES, CONTACT_METHODS, CONTACT_OUTCOMES, FUNCTIONAL_SCORE_MAX, FUNCTIONAL_SCORE_MIN, MAX_GOAL_LENGTH, MAX_GOALS, MAX_SESSION_MINUTES,
     STAFF_ID, ClientRecord,
 )
+from services.assessment.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
@@ -33,6 +35,8 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/clients/{client_id}/relapses": ("station_worker", "hospital"),
     "POST /v1/clients/{client_id}/contacts": ("station_worker",),
     "GET /v1/clients/{client_id}/record": ("station_worker", "district_admin", "auditor", "hospital"),
+    # A district's working list: not the hospital's (it reads a record only where consent allows).
+    "GET /v1/records": ("station_worker", "district_admin", "auditor"),
 }
 
 StaffId = Annotated[str, Field(pattern=STAFF_ID, description="staff id of the person acting, never a name")]
@@ -182,6 +186,36 @@ class RecordOut(BaseModel):
     contacts: list[ContactOut]
 
 
+class RecordSummaryOut(BaseModel):
+    client_id: UUID
+    district_code: str
+    street_code: str
+    registered_on: date
+    status: Literal["active", "exited", "closed"]
+    service_category: str | None
+    medical_referral_needed: bool
+    relapse_episode_open: bool
+    plan_version: int = Field(description="0 until the first plan is agreed")
+    assessments: int
+    last_session_on: date | None
+    last_contact_on: date | None
+    due: DueOut
+
+
+class RecordList(BaseModel):
+    district_code: str
+    records: list[RecordSummaryOut]
+
+
+def summary_out(r: ClientRecord) -> RecordSummaryOut:
+    return RecordSummaryOut(
+        client_id=r.id, district_code=r.district_code, street_code=r.street_code, registered_on=r.registered_on,
+        status=r.status, service_category=r.service_category, medical_referral_needed=r.medical_referral_needed,
+        relapse_episode_open=r.relapse_episode_open, plan_version=r.plan_version, assessments=len(r.assessments),
+        last_session_on=max((s["session_date"] for s in r.sessions), default=None),
+        last_contact_on=max((c["contacted_on"] for c in r.contacts), default=None), due=DueOut(**r.next_due()))
+
+
 def record_out(r: ClientRecord) -> RecordOut:
     return RecordOut(client_id=r.id, district_code=r.district_code, street_code=r.street_code,
                      registered_on=r.registered_on, status=r.status, exited_on=r.exited_on, exit_reason=r.exit_reason,
@@ -200,6 +234,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
                 "relay": relay_check(assessments)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, assessments, to_public)
 
     def get_assessments() -> Assessments:
         return assessments
@@ -261,6 +296,14 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
             response.status_code = 200
         return RelapseOut(client_id=record.id, already_open=not detected,
                           relapse_episode_open=record.relapse_episode_open, detected_at=record.relapse_detected_at)
+
+    @api.get("/v1/records", response_model=RecordList, tags=["assessments"])
+    def list_records(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
+                     assessments: Assessments = Depends(get_assessments)):
+        """A district's working list: each client in the programme (not exited) with what is due
+        next, in the order they were registered. Pseudonymous ids only."""
+        check_district(principal_of(request), district)
+        return RecordList(district_code=district, records=[summary_out(r) for r in assessments.records_in(district)])
 
     @api.get("/v1/clients/{client_id}/record", response_model=RecordOut, tags=["assessments"])
     def get_record(client_id: UUID, request: Request, assessments: Assessments = Depends(get_assessments)):

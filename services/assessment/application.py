@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from services.assessment.domain import (
-    CONTACT_DUE, PLAN_OVERDUE, REASSESSMENT_DUE, REASSESSMENT_OVERDUE, ClientRecord, Rules,
+    CONTACT_DUE, PLAN_OVERDUE, REASSESSMENT_DUE, REASSESSMENT_OVERDUE, Caseload, ClientRecord, Rules,
 )
 from services.assessment.settings import rules as rules_from
 from shared.clock import Clock, SystemClock
@@ -34,6 +34,8 @@ REPORTERS = {
 
 class Assessments(Deadlines, ServiceApplication):
     name = "assessment"
+    # A district's caseload gains an event per client arriving or leaving: snapshots keep it cheap to read.
+    snapshotting_intervals = {Caseload: 100}
 
     def __init__(self, env=None, clock: Clock | None = None, rules: Rules | None = None):
         self.rules = rules or Rules()
@@ -49,14 +51,24 @@ class Assessments(Deadlines, ServiceApplication):
             return False
         record = ClientRecord.open(client_id=client_id, district_code=district_code, street_code=street_code,
                                    registered_on=registered_on, rules=self.rules, consent=consent)
-        self.save(record, *self.schedule_all([(PLAN_OVERDUE, client_id, record.plan_due_on + timedelta(days=1))]))
+        caseload = self._caseload(district_code)
+        caseload.join(client_id)
+        self.save(record, caseload,
+                  *self.schedule_all([(PLAN_OVERDUE, client_id, record.plan_due_on + timedelta(days=1))]))
         return True
 
     def relocate_client(self, client_id: UUID, *, district_code: str, street_code: str, relocated_on: date) -> bool:
         record = self.get_record(client_id)
+        before = record.district_code
         if not record.relocate(district_code=district_code, street_code=street_code, relocated_on=relocated_on):
             return False
-        self.save(record)
+        caseloads = []
+        if before != district_code:
+            leaving, arriving = self._caseload(before), self._caseload(district_code)
+            leaving.leave(client_id)
+            arriving.join(client_id)
+            caseloads = [leaving, arriving]
+        self.save(record, *caseloads)
         return True
 
     def change_consent(self, client_id: UUID, *, consent: dict[str, bool], changed_on: date) -> bool:
@@ -73,7 +85,9 @@ class Assessments(Deadlines, ServiceApplication):
         record = self.get_record(client_id)
         if not record.record_exit(reason=reason, exited_on=exited_on):
             return False
-        self.save(record)
+        caseload = self._caseload(record.district_code)
+        caseload.leave(client_id)
+        self.save(record, caseload)
         return True
 
     # --- commands (HTTP) ------------------------------------------------------------------------
@@ -141,6 +155,16 @@ class Assessments(Deadlines, ServiceApplication):
         if not isinstance(record, ClientRecord):  # an id of another aggregate (an agenda)
             raise NotFound("client", client_id)
         return record
+
+    def records_in(self, district_code: str) -> list[ClientRecord]:
+        """The records of a district's clients in the programme (not exited), in arrival order."""
+        if Caseload.id_for(district_code) not in self.repository:
+            return []
+        return [self.get_record(c) for c in self.repository.get(Caseload.id_for(district_code)).clients]
+
+    def _caseload(self, district_code: str) -> Caseload:
+        caseload_id = Caseload.id_for(district_code)
+        return self.repository.get(caseload_id) if caseload_id in self.repository else Caseload(district_code)
 
     # --- deadlines --------------------------------------------------------------------------------
 

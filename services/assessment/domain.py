@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -481,3 +481,44 @@ def _upcast_assessment_completed_v1_v2(state: dict) -> None:
 
 ClientRecord.AssessmentCompleted.class_version = 2
 ClientRecord.AssessmentCompleted.upcast_v1_v2 = staticmethod(_upcast_assessment_completed_v1_v2)
+
+
+class Caseload(Aggregate):
+    """The clients of one district whose records are open here, for working lists (the
+    console's "my clients" with what is due next): one aggregate per district, saved in the
+    same transaction as the record it follows (opened, relocated in or out, exited), so the
+    list and the records never disagree. Two changes to one district at once conflict on its
+    version and the loser is retried, as for any aggregate."""
+
+    @staticmethod
+    def id_for(district_code: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"jingkang:assessment:caseload:{district_code}")
+
+    @staticmethod
+    def create_id(district_code: str) -> UUID:
+        return Caseload.id_for(district_code)
+
+    @event("Started")
+    def __init__(self, district_code: str):
+        self.district_code = district_code
+        self.clients: list[UUID] = []  # in the order they arrived
+
+    def join(self, client_id: UUID) -> bool:
+        if client_id in self.clients:
+            return False
+        self._joined(client_id=client_id)
+        return True
+
+    @event("Joined")
+    def _joined(self, client_id: UUID) -> None:
+        self.clients.append(client_id)
+
+    def leave(self, client_id: UUID) -> bool:
+        if client_id not in self.clients:
+            return False
+        self._left(client_id=client_id)
+        return True
+
+    @event("Left")
+    def _left(self, client_id: UUID) -> None:
+        self.clients.remove(client_id)

@@ -13,11 +13,13 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.funding.application import Funding, create_application
 from services.funding.domain import PurchaseContract, PurchaserPlan, StationFunding
+from services.funding.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
@@ -43,6 +45,7 @@ OFFICERS = ("funding_officer",)
 READERS = ("funding_officer", "district_admin", "auditor")
 ACCESS: dict[str, tuple[str, ...]] = {
     "POST /v1/contracts": OFFICERS,
+    "GET /v1/contracts": READERS,
     "GET /v1/contracts/{contract_id}": READERS,
     "POST /v1/contracts/{contract_id}/payments": OFFICERS,
     "POST /v1/contracts/{contract_id}/settlements": ("funding_officer", "district_admin"),
@@ -214,6 +217,11 @@ class ContractOut(BaseModel):
                    payments=c.payments, budget_rejections=c.budget_rejections)
 
 
+class ContractList(BaseModel):
+    purchaser_code: str
+    contracts: list[ContractOut]
+
+
 class UnfundedSessionOut(BaseModel):
     session_id: UUID
     service_type: str
@@ -298,6 +306,7 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
                 "relay": relay_check(funding)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, funding, to_public)
 
     def get_funding() -> Funding:
         return funding
@@ -340,6 +349,13 @@ def create_app(settings: ServiceSettings, funding: Funding | None = None) -> Fas
         """A direct payment; beyond the remaining budget it is refused (422, field `amount`)."""
         purchasers_contract(request, contract_id)
         return funding.pay_contract(contract_id, amount=body.amount, period=body.period)
+
+    @api.get("/v1/contracts", response_model=ContractList, tags=["contracts"])
+    def list_contracts(request: Request, purchaser: str = Query(pattern=r"^[0-9]{6}$", description="who buys"),
+                       funding: Funding = Depends(get_funding)):
+        """A purchaser's contracts with budget, accrued, settled, paid and remaining, in signing order."""
+        check_district(principal_of(request), purchaser)
+        return ContractList(purchaser_code=purchaser, contracts=[ContractOut.of(c) for c in funding.contracts_of(purchaser)])
 
     @api.get("/v1/contracts/{contract_id}", response_model=ContractOut, tags=["contracts"])
     def get_contract(contract_id: UUID, request: Request):

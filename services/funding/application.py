@@ -145,6 +145,10 @@ class Funding(ServiceApplication):
     def get_purchaser(self, purchaser_code: str) -> PurchaserPlan:
         return self.get_aggregate(PurchaserPlan.id_for(purchaser_code), PurchaserPlan, "purchaser", shown_id=purchaser_code)
 
+    def contracts_of(self, purchaser_code: str) -> list[PurchaseContract]:
+        """The purchaser's contracts, in signing order (none for a purchaser that signed none)."""
+        return [self.get_contract(c) for c in self._plan(purchaser_code).contract_ids]
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _station(self, station_id: UUID) -> StationFunding:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.intake.application import Intake, create_application
 from services.intake.domain import ERASURE_REASONS
 from services.intake.vault import IdentityErased, IdentityUnreadable
+from services.intake.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
@@ -198,6 +200,7 @@ def create_app(settings: ServiceSettings, intake: Intake | None = None) -> FastA
                 "relay": relay_check(intake)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, intake, to_public)
 
     @api.exception_handler(IdentityErased)
     async def identity_erased(_: Request, exc: IdentityErased):

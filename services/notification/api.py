@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 
 from services.notification.application import Notifications, create_application
 from services.notification.domain import SECRET_MAX, URL_MAX, Delivery, Notification, Subscription
+from services.notification.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import ANONYMOUS, authority_for, check_district, principal_of
@@ -131,6 +133,7 @@ def create_app(settings: ServiceSettings, notifications: Notifications | None = 
                 "relay": relay_check(notifications)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, notifications, to_public)
 
     def get_notifications() -> Notifications:
         return notifications

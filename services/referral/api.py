@@ -14,9 +14,12 @@ from services.referral.application import PlacementView, Referrals, StationView,
 from services.referral.domain import (
     CANCEL_REASONS, DECLINE_REASONS, KINDS, NOTE_MAX, REQUEST_REASONS, SERVICES, TIERS, Referral,
 )
+from services.referral.contracts import to_public
+from shared.audit import install_audit
 from shared.api import broker_reachable, create_service_api
 from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
+from shared.errors import InvalidInput
 from shared.settings import ServiceSettings
 
 # Who may call each route (roles of shared/auth.py). Stations and their capacity are the
@@ -163,11 +166,21 @@ class WaitingOut(BaseModel):
     client_id: UUID
     street_code: str
     waiting_since: date
+    days_waited: int
+
+
+class LapsedOut(BaseModel):
+    client_id: UUID
+    street_code: str
+    waited_since: date
+    days_waited: int
 
 
 class WaitlistOut(BaseModel):
     district_code: str
     waiting: list[WaitingOut]
+    needs_reverification: list[LapsedOut] = Field(
+        description="waited more than the limit (90 days): re-verified before a place is offered")
 
 
 def create_app(settings: ServiceSettings, referrals: Referrals | None = None) -> FastAPI:
@@ -180,6 +193,7 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
                 "relay": relay_check(referrals)},
         authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
+    install_audit(api, settings, referrals, to_public)
 
     def get_referrals() -> Referrals:
         return referrals
@@ -212,12 +226,22 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
         return ReferralOut.of(referrals.get_referral(referral_id))
 
     @api.get("/v1/referrals", response_model=ReferralList, tags=["referrals"])
-    def list_referrals(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
-        """A client's referrals, oldest first (a hospital sees the medical and community ones)."""
-        client_in_district(request, referrals.district_of(client_id))
+    def list_referrals(request: Request, client_id: UUID | None = None,
+                       district: str | None = Query(None, pattern=r"^[0-9]{6}$"),
+                       referrals: Referrals = Depends(get_referrals)):
+        """With `client_id`: the client's referrals, oldest first. With `district`: the district's
+        open referrals (requested or accepted), oldest first — a hospital's incoming list. A
+        hospital sees the medical and community ones only."""
+        if (client_id is None) == (district is None):
+            raise InvalidInput("client_id", "give either client_id or district")
+        if district is not None:
+            check_district(principal_of(request), district)
+            found = referrals.open_referrals_in(district)
+        else:
+            client_in_district(request, referrals.district_of(client_id))
+            found = referrals.referrals_of(client_id)
         hospital = principal_of(request).role == "hospital"
-        return ReferralList(referrals=[ReferralOut.of(r) for r in referrals.referrals_of(client_id)
-                                       if not hospital or r.kind in HOSPITAL_KINDS])
+        return ReferralList(referrals=[ReferralOut.of(r) for r in found if not hospital or r.kind in HOSPITAL_KINDS])
 
     @api.get("/v1/referrals/{referral_id}", response_model=ReferralOut, tags=["referrals"])
     def get_referral(referral_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):
@@ -276,11 +300,17 @@ def create_app(settings: ServiceSettings, referrals: Referrals | None = None) ->
     @api.get("/v1/waitlist", response_model=WaitlistOut, tags=["placement"])
     def waitlist(request: Request, district: str = Query(pattern=r"^[0-9]{6}$"),
                  referrals: Referrals = Depends(get_referrals)):
-        """A district's waitlist, first in line first."""
+        """A district's waitlist, first in line first, with the days each has waited; and those
+        who waited past the limit and need re-verification."""
         check_district(principal_of(request), district)
+        today = referrals.clock.today()
         return WaitlistOut(district_code=district, waiting=[
-            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since)
-            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))])
+            WaitingOut(position=i + 1, client_id=c, street_code=street, waiting_since=since,
+                       days_waited=(today - since).days)
+            for i, (c, street, since) in enumerate(referrals.waitlist_of(district))],
+            needs_reverification=[LapsedOut(client_id=c, street_code=street, waited_since=since,
+                                            days_waited=(today - since).days)
+                                  for c, street, since in referrals.lapsed_in(district)])
 
     @api.get("/v1/clients/{client_id}/placement", response_model=PlacementOut, tags=["placement"])
     def placement(client_id: UUID, request: Request, referrals: Referrals = Depends(get_referrals)):

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 
-from services.referral.domain import WAITLIST_LIMIT, ClientReferrals, DistrictPlacement, Referral, Station
+from services.referral.domain import WAITLIST_LIMIT, ClientReferrals, DistrictPlacement, OpenReferrals, Referral, Station
 from shared.clock import LOCAL, Clock, SystemClock
 from shared.deadlines import Deadlines
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -43,6 +43,8 @@ class PlacementView:
 
 class Referrals(Deadlines, ServiceApplication):
     name = "referral"
+    # A district's open list gains two events per referral: snapshots keep it cheap to read.
+    snapshotting_intervals = {OpenReferrals: 100}
 
     # -- referrals -------------------------------------------------------------------
 
@@ -70,7 +72,12 @@ class Referrals(Deadlines, ServiceApplication):
         if kind == "employment":
             client.check_ready_for_employment()
         client.add(referral.id, cause_event_id)
-        self.save(referral, client, self.schedule(REFERRAL_DUE, referral.id, referral.due_by.astimezone(LOCAL).date()))
+        listed = []
+        if client.district_code is not None:  # a client not learned yet is on no district's list
+            listed = [self._open_in(client.district_code, create=True)]
+            listed[0].open(referral.id)
+        self.save(referral, client, *listed,
+                  self.schedule(REFERRAL_DUE, referral.id, referral.due_by.astimezone(LOCAL).date()))
         return referral.id
 
     def open_medical_referral(self, *, client_id: UUID, cause_event_id: str) -> UUID | None:
@@ -95,21 +102,43 @@ class Referrals(Deadlines, ServiceApplication):
     def decline_referral(self, referral_id: UUID, reason: str, note: str | None = None) -> Referral:
         referral = self.get_referral(referral_id)
         referral.decline(reason=reason, note=note, at=self.clock.now())
-        self.save(referral)
+        self.save(referral, *self._unlisted(referral))
         return referral
 
     def complete_referral(self, referral_id: UUID) -> Referral:
         referral = self.get_referral(referral_id)
         referral.complete(at=self.clock.now())
-        self.save(referral, *self._back_from_hospital(referral))
+        self.save(referral, *self._back_from_hospital(referral), *self._unlisted(referral))
         return referral
 
     def cancel_referral(self, referral_id: UUID, reason: str | None, note: str | None = None) -> Referral:
         referral = self.get_referral(referral_id)
         referral.cancel(reason=reason, note=note, at=self.clock.now())
         # An accepted medical referral cancelled: the client did not stay in hospital.
-        self.save(referral, *self._back_from_hospital(referral))
+        self.save(referral, *self._back_from_hospital(referral), *self._unlisted(referral))
         return referral
+
+    def open_referrals_in(self, district_code: str) -> list[Referral]:
+        """A district's referrals requested or accepted (not yet answered or completed), oldest first."""
+        listed = self._open_in(district_code)
+        return [] if listed is None else [self.get_referral(r) for r in listed.referral_ids]
+
+    def _open_in(self, district_code: str, create: bool = False) -> OpenReferrals | None:
+        listed_id = OpenReferrals.id_for(district_code)
+        if listed_id in self.repository:
+            return self.repository.get(listed_id)
+        return OpenReferrals(district_code) if create else None
+
+    def _unlisted(self, referral: Referral) -> list[Any]:
+        """The district list that drops a referral once it is answered for good."""
+        if referral.status in ("requested", "accepted"):
+            return []
+        district = self._client(referral.client_id).district_code
+        for code in [district] if district else []:
+            listed = self._open_in(code)
+            if listed is not None and listed.close(referral.id):
+                return [listed]
+        return []
 
     def _back_from_hospital(self, referral: Referral) -> list[Any]:
         if referral.kind != "medical":
@@ -225,6 +254,13 @@ class Referrals(Deadlines, ServiceApplication):
         if DistrictPlacement.id_for(district_code) not in self.repository:
             return []
         return list(self._district(district_code).waitlist)
+
+    def lapsed_in(self, district_code: str) -> list[tuple[UUID, str, date]]:
+        """(client, street, waited since) of those who need re-verification, longest waiting first."""
+        if DistrictPlacement.id_for(district_code) not in self.repository:
+            return []
+        lapsed = self._district(district_code).lapsed
+        return sorted(((c, street, since) for c, (street, since) in lapsed.items()), key=lambda e: e[2])
 
     def district_of(self, client_id: UUID) -> str | None:
         """The client's district as referral learned it (ClientRegistered, relocation); None

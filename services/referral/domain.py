@@ -573,3 +573,36 @@ class DistrictPlacement(Aggregate):
     def _returned(self, client_id: UUID, referral_id: UUID, station_id: UUID | None, returned_on: date,
                   district_code: str) -> None:
         self.away.pop(client_id, None)
+
+
+class OpenReferrals(Aggregate):
+    """The referrals of one district still waiting for an answer or under way (requested or
+    accepted), for the working lists of hospitals and districts: one aggregate per district (of
+    the client when the referral was requested), saved with each referral it follows."""
+
+    @staticmethod
+    def id_for(district_code: str) -> UUID:
+        return uuid5(NAMESPACE_URL, f"jingkang:referral:open:{district_code}")
+
+    @staticmethod
+    def create_id(district_code: str) -> UUID:
+        return OpenReferrals.id_for(district_code)
+
+    @event("Started")
+    def __init__(self, district_code: str):
+        self.district_code = district_code
+        self.referral_ids: list[UUID] = []  # oldest first
+
+    @event("Opened")
+    def open(self, referral_id: UUID) -> None:
+        self.referral_ids.append(referral_id)
+
+    def close(self, referral_id: UUID) -> bool:
+        if referral_id not in self.referral_ids:
+            return False
+        self._closed(referral_id=referral_id)
+        return True
+
+    @event("Closed")
+    def _closed(self, referral_id: UUID) -> None:
+        self.referral_ids.remove(referral_id)

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 SCHEMA_DIR = HERE / "schemas"
 ASYNCAPI = HERE / "asyncapi.json"
 LOCK = HERE / "compatibility.lock.json"
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 

@@ -12,6 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from shared.contract import REGISTRY, event_type
+from shared.contract.supervision import IndicatorBelowTarget
 from shared.contract.assessment import (
     AssessmentCompleted, AssessmentCompletedV2, ClientClassified, DynamicCareContactDue, FollowUpContactRecorded, PlanOverdue, ReassessmentDue, ReassessmentOverdue,
     RehabPlanAgreed, RelapseDetected, ServiceSessionDelivered,
@@ -37,6 +38,8 @@ CLIENT, OTHER = uuid.uuid4(), uuid.uuid4()
 AT = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 SCOPE = ConsentScope(rehabilitation_services=True, share_with_health=True, share_with_disability_and_employment=False)
 EXAMPLES = [
+    IndicatorBelowTarget(district_code="110105", indicator="standardised_service", period="2026-03",
+                         value=Decimal("0.3000"), target=Decimal("0.45"), numerator="6", denominator="20"),
     ApplicationSubmitted(application_id=OTHER, source="hospital_discharge", district_code="110105", street_code="110105001", submitted_on=date(2026, 3, 1)),
     ConsentRecorded(application_id=OTHER, signed_by="guardian", scope=SCOPE),
     IdentityVerified(application_id=OTHER, method="resident_id_check", verified_on=date(2026, 3, 1)),

@@ -19,7 +19,7 @@ from tests.support import wait_until
 
 # Another base port lets two e2e runs share the test broker (each gets its own consumer groups).
 BASE = int(os.environ.get("JINGKANG_TEST_BASE_PORT", "18001"))
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 URL = {s: f"http://127.0.0.1:{BASE + i}" for i, s in enumerate(SERVICES)}
 CONSOLE = f"http://127.0.0.1:{BASE - 1}"  # deploy/run.py's default: the base port - 1 (8000 under `make up`)
 JWT_KEY = "e2e-jwt-signing-key-known-to-the-tests-0001"

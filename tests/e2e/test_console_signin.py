@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ def test_a_worker_signs_in_on_a_phone_switches_language_and_signs_out(phone):
     assert page.get_by_role("navigation").get_by_role("link", name="我的服务对象").is_visible()
     phone.check("home-worker")
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("heading", name="Workbench").is_visible()
+    expect(page.get_by_role("heading", name="Workbench")).to_be_visible()  # waits for the new page
     page.get_by_role("link", name="中文").click()
     page.get_by_role("button", name="退出登录").click()
     page.wait_for_url(re.compile(r".*/signin/dev$"))

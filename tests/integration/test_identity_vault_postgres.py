@@ -56,7 +56,7 @@ def stored_events(url: str) -> list[tuple]:
 def audit_verify(url: str) -> subprocess.CompletedProcess:
     """The auditor's own command, in its own process, reading the store as an auditor would."""
     env = {**os.environ, "JINGKANG_INTAKE_STORE": url, "JINGKANG_INTAKE_CIPHER_KEY": MASTER}
-    return subprocess.run([sys.executable, "-m", "shared.audit", "verify", "--service", "intake"], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "cli", "verify", "--service", "intake"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

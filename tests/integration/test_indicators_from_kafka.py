@@ -2,20 +2,19 @@
 published to the test Kafka as the services' relays would (CloudEvents, keyed by subject,
 on jingkang.<service>.v1), under a district code no other test uses; then the CLI's
 function reads the five topics from the beginning with a fresh consumer and returns the
-hand-computed figures, and the dashboard endpoint catches up with what is published later."""
+hand-computed figures (what `jingkang indicators` prints).
+tests/integration/test_supervision.py checks the supervision service gives the same."""
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 
-from shared.audit import PublicEventReader, create_indicators_api, indicators, main
+from services.supervision.consumers import indicators_from_topics as indicators
 from shared.clock import LOCAL
 from shared.contract.assessment import AssessmentCompleted, ReassessmentOverdue, RehabPlanAgreed
 from shared.contract.funding import FundingShare, PurchaseContractPaid, PurchaseContractSigned
@@ -24,7 +23,6 @@ from shared.contract.referral import (
     ReferralAccepted, ReferralCompleted, ReferralDeclined, StationRegistered, TransferRequested, WaitlistExceeded,
 )
 from shared.envelope import CONTENT_TYPE, encode, to_cloudevent
-from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
 
 pytestmark = pytest.mark.integration
@@ -157,48 +155,3 @@ def test_the_cli_computes_a_district_s_indicators_from_the_topics(kafka_bootstra
     published = {ce["id"] for ce in pub.sent}
     assert all(set(f["evidence"]) <= published for f in result["indicators"].values())
     assert result["events"]["duplicates"] >= 1
-
-
-def test_the_command_line_prints_the_figures_as_json(kafka_bootstrap, monkeypatch, capsys):
-    ensure_topics(kafka_bootstrap, public_topics())
-    district = str(random.randrange(100000, 1000000))
-    pub = Publisher(kafka_bootstrap)
-    try:
-        publish_population(pub, district)
-    finally:
-        pub.producer.close()
-    monkeypatch.setenv("JINGKANG_KAFKA", kafka_bootstrap)
-
-    main(["indicators", "--district", district, "--from", "2026-01-01", "--to", "2026-06-30"])
-
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["indicators"]["standardised_service"]["value"] == "0.2500"
-    assert printed["indicators"]["street_coverage"]["target"] == "0.40"  # no main districts named
-    assert "evidence" not in printed["indicators"]["plan_within_30_days"]
-
-
-def test_the_dashboard_endpoint_catches_up_with_events_published_after_it_started(kafka_bootstrap):
-    ensure_topics(kafka_bootstrap, public_topics())
-    district = str(random.randrange(100000, 1000000))
-    pub = Publisher(kafka_bootstrap)
-    settings = load_settings("audit", {"JINGKANG_KAFKA": kafka_bootstrap})
-    reader = PublicEventReader(kafka_bootstrap)
-    http = TestClient(create_indicators_api(settings, reader, main_districts=[district]))
-    params = {"district": district, "from": "2026-01-01", "to": "2026-06-30"}
-    try:
-        ids = publish_population(pub, district)
-        before = http.get("/v1/indicators", params=params)
-        assert before.status_code == 200, before.text
-        assert before.json()["indicators"]["referral_closure"]["value"] == "0.6667"
-
-        # When c's referral is completed after the first request
-        pub.send(ReferralCompleted(client_id=ids["c"], referral_id=ids["referral c"], kind="professional",
-                                   at=local(date(2026, 3, 20))), local(date(2026, 3, 20)))
-        pub.flush()
-        after = http.get("/v1/indicators", params=params)
-
-        # Then the next request has read it: 3 of 3 closed
-        assert after.json()["indicators"]["referral_closure"]["value"] == "1.0000"
-    finally:
-        pub.producer.close()
-        reader.close()

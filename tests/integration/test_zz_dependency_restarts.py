@@ -19,7 +19,7 @@ import pytest
 from services.assessment.application import create_application as create_assessments
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
-from tests.conftest import KAFKA_PORT, PG_PORT, ROOT
+from tests.conftest import KAFKA_PORT, PG_DATA, PG_PORT, ROOT
 from tests.support import application_body, wait_until
 
 pytestmark = pytest.mark.integration
@@ -108,10 +108,10 @@ def run_load_through_restarts(env: dict, kafka_env: dict) -> None:
         assert len(accepted) > during_kafka_outage, "commands must not need the broker"
         script("deploy/kafka/kafka.sh", "start", **kafka_env)
         time.sleep(2)
-        script("deploy/postgres/postgres.sh", "stop", PG_PORT=str(PG_PORT))
+        script("deploy/postgres/postgres.sh", "stop", PG_PORT=str(PG_PORT), PG_DATA=PG_DATA)
         # The store's own retries ride out a blip of a few seconds; this outage outlasts them.
         time.sleep(16)
-        script("deploy/postgres/postgres.sh", "start", PG_PORT=str(PG_PORT))
+        script("deploy/postgres/postgres.sh", "start", PG_PORT=str(PG_PORT), PG_DATA=PG_DATA)
         time.sleep(4)
     finally:
         stop.set()

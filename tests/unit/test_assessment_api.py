@@ -498,3 +498,42 @@ def test_a_hospital_reads_the_record_only_while_the_client_consents_to_sharing_w
     before = stored(app)
     from_intake(consumer, clock, withdrawn, 3)
     assert stored(app) == before
+
+
+# --- the district's working list (GET /v1/records) -------------------------------------------------
+
+
+def test_the_working_list_follows_clients_arriving_moving_and_leaving(api, assessments, consumer, clock):
+    # Given two clients registered in 110105 (one assessed, one waiting for the baseline)
+    first, second = uuid4(), uuid4()
+    for offset, client in ((70, first), (71, second)):
+        assert consumer.process(INTAKE_TOPIC, 0, offset, client_registered(client, clock)).status == "processed"
+    assert api.post(f"/v1/clients/{first}/assessments", json=assessment()).status_code == 201
+    # Then the district's list has both, in order, each with what is due next
+    listed = api.get("/v1/records", params={"district": "110105"}).json()
+    assert [r["client_id"] for r in listed["records"]] == [str(first), str(second)]
+    by_id = {r["client_id"]: r for r in listed["records"]}
+    assert by_id[str(first)]["service_category"] == "community_rehab" and by_id[str(first)]["assessments"] == 1
+    assert by_id[str(second)]["due"]["plan_due_on"] == (clock.today() + timedelta(days=30)).isoformat()
+    assert by_id[str(second)]["plan_version"] == 0 and by_id[str(second)]["last_session_on"] is None
+
+    # When the first moves to 110108 and the second leaves the programme
+    from_intake(consumer, clock, ClientRelocated(client_id=first, district_code="110108", street_code="110108003",
+                                                 relocated_on=clock.today()), 72)
+    from_intake(consumer, clock, ClientExited(client_id=second, reason="recovered", exited_on=clock.today()), 73)
+    # Then 110105's list is empty and 110108's has the first, with its new street
+    assert api.get("/v1/records", params={"district": "110105"}).json()["records"] == []
+    moved = api.get("/v1/records", params={"district": "110108"}).json()["records"]
+    assert [(r["client_id"], r["street_code"]) for r in moved] == [(str(first), "110108003")]
+    # And a repeated relocation changes nothing
+    before = stored(assessments)
+    from_intake(consumer, clock, ClientRelocated(client_id=first, district_code="110108", street_code="110108003",
+                                                 relocated_on=clock.today()), 74)
+    assert stored(assessments) == before
+
+
+def test_a_district_with_no_clients_has_an_empty_list_and_a_bad_code_is_refused(api):
+    assert api.get("/v1/records", params={"district": "650102"}).json() == {"district_code": "650102", "records": []}
+    response = api.get("/v1/records", params={"district": "chaoyang"})
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "district"
+    assert api.get("/v1/records").status_code == 422

@@ -97,3 +97,43 @@ def test_a_placed_clients_case_replays_with_the_district_placement_keyed_by_clie
     placements = [b for b in history["believed"]["referral"].values() if b["type"] == "DistrictPlacement"]
     assert placements and str(client) in placements[0]["state"]["placed"]
     assert "DistrictPlacement.Placed" in [row["event"] for row in history["events"]]
+
+
+def test_every_service_serves_its_chain_and_a_client_s_events_to_auditors_only():
+    from fastapi.testclient import TestClient
+
+    from services.referral.api import create_app
+    from shared.auth import Authority
+
+    key = "k" * 32
+    settings = load_settings("referral", {"JINGKANG_REFERRAL_STORE": "memory://", "JINGKANG_JWT_KEY": key})
+    referrals = create_referrals(settings)
+    client_id, someone_else = uuid.uuid4(), uuid.uuid4()
+    with command_context(actor="doctor-17", role="hospital"):
+        referral_id = referrals.request_referral(client_id=client_id, kind="medical", reason="relapse_detected")
+        referrals.request_referral(client_id=someone_else, kind="medical", reason="relapse_detected")
+    with command_context(actor="nurse-3", role="hospital"):
+        referrals.accept_referral(referral_id)
+    http = TestClient(create_app(settings, referrals))
+
+    def as_(role):
+        return {"authorization": "Bearer " + Authority(key).issue(sub="a-1", role=role, districts=["*"])}
+
+    chain = http.get("/v1/audit/chain", headers=as_("auditor"))
+    assert chain.status_code == 200 and chain.json()["service"] == "referral" and chain.json()["verified"] is True
+    events = http.get(f"/v1/audit/clients/{client_id}/events", headers=as_("auditor")).json()["events"]
+    assert [e["position"] for e in events] == sorted(e["position"] for e in events)
+    referral = [e for e in events if e["aggregate_id"] == str(referral_id)]
+    assert [(e["type"], e["actor"]) for e in referral] == [("Referral.Requested", "doctor-17"),
+                                                           ("Referral.StatusChanged", "nurse-3")]
+    assert referral[0]["public_type"] == "jingkang.referral.TransferRequested.v1"
+    assert set(events[0]) == {"position", "time", "type", "public_type", "aggregate_id", "version", "actor"}
+    others = {e["aggregate_id"] for e in http.get(f"/v1/audit/clients/{someone_else}/events",
+                                                 headers=as_("auditor")).json()["events"]}
+    assert not others & {e["aggregate_id"] for e in referral}
+    early = http.get(f"/v1/audit/clients/{client_id}/events", params={"as_of": referral[0]["time"]},
+                     headers=as_("auditor")).json()["events"]
+    assert "Referral.StatusChanged" not in [e["type"] for e in early]
+    assert http.get("/v1/audit/chain", headers=as_("district_admin")).status_code == 403
+    assert http.get(f"/v1/audit/clients/{client_id}/events", headers=as_("hospital")).status_code == 403
+    assert http.get("/v1/audit/clients/not-a-uuid/events", headers=as_("auditor")).status_code == 422

@@ -249,3 +249,18 @@ def test_a_contract_stored_before_purchasers_were_recorded_replays_bought_by_its
     [stored_event] = funding.recorder.select_notifications(start=1, limit=10)
     [signed] = to_public(funding.mapper.to_domain_event(stored_event))
     assert signed.purchaser_code == "110106"
+
+
+def test_a_purchasers_contracts_are_listed_with_their_figures_in_signing_order(client):
+    first = client.post("/v1/contracts", json=contract_body()).json()["contract_id"]
+    second = client.post("/v1/contracts", json=contract_body(station_id=str(uuid4()), budget="50000.00",
+                                                              funding_sources=[{"source": "welfare_lottery",
+                                                                                "amount": "50000.00"}])).json()["contract_id"]
+    client.post(f"/v1/contracts/{first}/payments", json={"amount": "1000.00", "period": "2026-02"},
+                headers={"Idempotency-Key": str(uuid4())})
+    answer = client.get("/v1/contracts", params={"purchaser": "110105"})
+    assert answer.status_code == 200
+    rows = [(c["contract_id"], c["budget"], c["paid"], c["remaining"]) for c in answer.json()["contracts"]]
+    assert rows == [(first, "120000.00", "1000.00", "119000.00"), (second, "50000.00", "0.00", "50000.00")]
+    assert client.get("/v1/contracts", params={"purchaser": "110108"}).json()["contracts"] == []
+    assert client.get("/v1/contracts", params={"purchaser": "11010"}).status_code == 422

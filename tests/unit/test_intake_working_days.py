@@ -13,7 +13,7 @@ from shared.settings import SettingsError
 
 FRIDAY = date(2026, 1, 9)
 PRODUCTION = {"JINGKANG_ENV": "production", "JINGKANG_INTAKE_STORE": "postgresql://u:p@db:5432/intake",
-              "JINGKANG_JWT_KEY": "k" * 32, "JINGKANG_INTAKE_CIPHER_KEY": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="}
+              "JINGKANG_OIDC_ISSUER": "https://id.example.gov.cn/realms/jingkang", "JINGKANG_INTAKE_CIPHER_KEY": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY="}
 
 
 def test_five_working_days_from_a_friday_end_on_the_next_friday():

@@ -519,7 +519,7 @@ def test_subscription_and_delivery_queries_on_bad_or_unknown_input(world):
 # --- where webhooks may point -------------------------------------------------------------------
 
 PRODUCTION = {"JINGKANG_ENV": "production", "JINGKANG_NOTIFICATION_STORE": "postgresql://u:p@db:5432/notification",
-              "JINGKANG_JWT_KEY": "a-production-signing-key-of-32-bytes-or-more",
+              "JINGKANG_OIDC_ISSUER": "https://id.example.gov.cn/realms/jingkang",
               "JINGKANG_NOTIFICATION_CIPHER_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
 
 

@@ -234,3 +234,38 @@ def test_requesting_a_referral_over_http(consumer, app, http):
     assert_invalid(http.post("/v1/referrals", json={"client_id": str(client), "kind": "medical",
                                                      "reason": "relapse detected"}), "reason")
     assert stored(app) == before
+
+
+# --- a district's open referrals (GET /v1/referrals?district=): the hospital's incoming list ---------
+
+
+def registered(app: Referrals, client_id: uuid.UUID, district: str = "110105") -> uuid.UUID:
+    app.register_client(client_id=client_id, district_code=district, street_code=district + "001",
+                        registered_on=date(2026, 1, 5), consent={"rehabilitation_services": True,
+                                                                 "share_with_health": True})
+    return client_id
+
+
+def test_a_district_lists_its_open_referrals_until_each_is_answered_for_good(consumer, app, http):
+    # Given two clients of 110105 with a relapse each, and one of 110108
+    first, second = registered(app, uuid.uuid4()), registered(app, uuid.uuid4())
+    elsewhere = registered(app, uuid.uuid4(), "110108")
+    a = open_by_relapse(consumer, app, first, offset=5)
+    b = open_by_relapse(consumer, app, second, offset=6)
+    open_by_relapse(consumer, app, elsewhere, offset=7)
+    listed = lambda: [r["referral_id"] for r in http.get("/v1/referrals", params={"district": "110105"}).json()["referrals"]]
+    # Then 110105 lists its two, oldest first
+    assert listed() == [str(a), str(b)]
+    # When one is accepted it stays on the list (under way); declined, it leaves it
+    assert http.post(f"/v1/referrals/{a}/accept").status_code == 200
+    assert http.post(f"/v1/referrals/{b}/decline", json={"reason": "no_capacity"}).status_code == 200
+    assert listed() == [str(a)]
+    # When the accepted one completes, the list is empty
+    assert http.post(f"/v1/referrals/{a}/complete").status_code == 200
+    assert listed() == []
+
+
+def test_listing_by_district_and_client_at_once_or_by_a_bad_code_is_refused(http):
+    assert_invalid(http.get("/v1/referrals", params={"district": "110105", "client_id": str(uuid.uuid4())}), "client_id")
+    assert_invalid(http.get("/v1/referrals", params={"district": "chaoyang"}), "district")
+    assert http.get("/v1/referrals", params={"district": "650102"}).json() == {"referrals": []}

@@ -708,3 +708,17 @@ def test_version_1_events_with_free_text_reasons_are_upcast_when_read(app):
     assert (old_declined.reason, old_declined.note) == ("other", "no bed available")
     [public] = to_public(old_declined)
     assert public.reason == "other"
+
+
+def test_the_waitlist_shows_days_waited_and_who_needs_reverification_after_90_days(app, http, kafka, clock):
+    station(http, capacity=1)
+    kafka.join()
+    early = kafka.join()
+    clock.advance(days=60)
+    late = kafka.join()
+    clock.advance(days=31)
+    app.run_deadlines()
+    answer = http.get("/v1/waitlist", params={"district": D}).json()
+    assert [(w["client_id"], w["days_waited"], w["position"]) for w in answer["waiting"]] == [(str(late), 31, 1)]
+    assert [(w["client_id"], w["days_waited"], w["waited_since"]) for w in answer["needs_reverification"]] == [
+        (str(early), 91, TODAY.isoformat())]

@@ -70,6 +70,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
+from shared.auth import area_prefix
 from shared.clock import LOCAL
 from shared.contract import PublicEvent, lookup
 from shared.contract.assessment import AssessmentCompleted, ReassessmentDue, ReassessmentOverdue, RehabPlanAgreed
@@ -92,6 +93,8 @@ USED = (ClientRegistered, ClientRelocated, ClientExited, RehabPlanAgreed, Assess
         ReferralCancelled, ClientPlaced, StationRegistered, WaitlistExceeded, PurchaseContractSigned,
         PurchaseContractPaid)
 CLOSED = (ReferralCompleted, ReferralDeclined, ReferralCancelled)
+NAMES = ("standardised_service", "plan_within_30_days", "reassessment_on_time", "street_coverage", "referral_closure",
+         "median_time_to_accept", "waiting_over_90_days", "funds_paid_against_budget", "welfare_lottery_share")
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,34 @@ class Client:
 def compute(events: Iterable[dict], *, district: str, start: date, end: date, main_districts: Iterable[str] = (),
             plan_within_days: int = 30, reassess_every_days: int = 90, waitlist_limit_days: int = 90) -> dict:
     """The indicators of `district` for `start`..`end` (both included) from CloudEvent
-    dicts; see the module docstring for every definition."""
-    facts, counts = _distinct_facts(events)
-    main = district in set(main_districts)
-    clients: dict[str, Client] = defaultdict(Client)
-    stations: list[Fact] = []
-    referrals: dict[str, dict[str, list[Fact]]] = defaultdict(lambda: defaultdict(list))
-    waits: list[Fact] = []
-    contracts: dict[str, Fact] = {}
-    payments: dict[str, Fact] = {}
-    placements: list[Fact] = []
+    dicts; see the module docstring for every definition. (What `jingkang indicators`
+    computes straight from the topics; the service computes the same from its read model.)"""
+    facts, counts = distinct_facts(events)
+    result = figures(collect(facts), district=district, start=start, end=end, main_districts=main_districts,
+                     plan_within_days=plan_within_days, reassess_every_days=reassess_every_days,
+                     waitlist_limit_days=waitlist_limit_days)
+    return result | {"events": counts}
 
+
+@dataclass
+class Collected:
+    """The facts grouped the way the definitions read them (built once, read for many periods)."""
+    clients: dict[str, Client] = field(default_factory=lambda: defaultdict(Client))
+    stations: list[Fact] = field(default_factory=list)
+    referrals: dict[str, dict[str, list[Fact]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    waits: list[Fact] = field(default_factory=list)
+    contracts: dict[str, Fact] = field(default_factory=dict)
+    payments: dict[str, Fact] = field(default_factory=dict)
+    placements: list[Fact] = field(default_factory=list)
+    facts: int = 0
+
+
+def collect(facts: Iterable[Fact]) -> Collected:
+    """Group distinct facts (one per CloudEvent id) by client, referral, contract, ..."""
+    out = Collected()
+    clients, referrals = out.clients, out.referrals
     for f in facts:
+        out.facts += 1
         e = f.event
         if isinstance(e, ClientRegistered):
             c = clients[str(e.client_id)]
@@ -160,15 +179,33 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
         elif isinstance(e, (TransferRequested, ReferralAccepted) + CLOSED):
             referrals[str(e.referral_id)][type(e).__name__].append(f)
         elif isinstance(e, StationRegistered):
-            stations.append(f)
+            out.stations.append(f)
         elif isinstance(e, ClientPlaced):
-            placements.append(f)
+            out.placements.append(f)
         elif isinstance(e, WaitlistExceeded):
-            waits.append(f)
+            out.waits.append(f)
         elif isinstance(e, PurchaseContractSigned):
-            contracts.setdefault(str(e.contract_id), f)
+            out.contracts.setdefault(str(e.contract_id), f)
         elif isinstance(e, PurchaseContractPaid):
-            payments.setdefault(str(e.payment_id), f)
+            out.payments.setdefault(str(e.payment_id), f)
+    return out
+
+
+def in_area(area: str):
+    """A test for codes under `area`: a county's code only itself; a city's (320100) or a
+    province's (320000) every county under it (GB/T 2260, as shared.auth reads tokens)."""
+    prefix = area_prefix(area) or area
+    return lambda code: code is not None and code.startswith(prefix)
+
+
+def figures(data: Collected, *, district: str, start: date, end: date, main_districts: Iterable[str] = (),
+            plan_within_days: int = 30, reassess_every_days: int = 90, waitlist_limit_days: int = 90) -> dict:
+    """The indicators of `district` (a county, or a city or province: the counties under
+    it together) for `start`..`end`, both included, from collected facts."""
+    main = district in set(main_districts)
+    ours = in_area(district)
+    clients, stations, referrals = data.clients, data.stations, data.referrals
+    waits, contracts, payments, placements = data.waits, data.contracts, data.payments, data.placements
 
     def in_period(day: date) -> bool:
         return start <= day <= end
@@ -184,7 +221,7 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
         if exited_on is not None and exited_on < start:
             continue
         lived = c.lived(end)
-        if lived is None or lived[0] != district:
+        if lived is None or not ours(lived[0]):
             continue
         who = lived[2] + ([c.exit.id] if exited_on else [])
 
@@ -212,18 +249,18 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
     reached: set[str] = set()
     coverage_ids: set[str] = set()
     for s in stations:
-        if s.event.district_code == district and s.recorded_on <= end:
+        if ours(s.event.district_code) and s.recorded_on <= end:
             known |= set(s.event.streets)
             reached |= set(s.event.streets)
             coverage_ids.add(s.id)
     for c in clients.values():
         for day, _, _, moved_to, street, ce_id in c.moves:
-            if moved_to == district and day <= end:
+            if ours(moved_to) and day <= end:
                 known.add(street)
                 coverage_ids.add(ce_id)
     for p in placements:
         lived = clients[str(p.event.client_id)].lived(p.event.placed_on) if str(p.event.client_id) in clients else None
-        if p.event.district_code == district and p.event.placed_on <= end and lived and lived[0] == district:
+        if ours(p.event.district_code) and p.event.placed_on <= end and lived and ours(lived[0]):
             reached.add(lived[1])
             coverage_ids |= {p.id, *lived[2]}
     coverage_target = COVERAGE_TARGET_MAIN if main else COVERAGE_TARGET_OTHER
@@ -240,7 +277,7 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
         asked_on = _local_day(request.event.requested_at)
         c = clients.get(str(request.event.client_id))
         lived = c.lived(asked_on) if c else None
-        if not in_period(asked_on) or lived is None or lived[0] != district:
+        if not in_period(asked_on) or lived is None or not ours(lived[0]):
             continue
         requested += 1
         ids = {request.id, *lived[2]}
@@ -258,12 +295,12 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
 
     # --- waitlist ----------------------------------------------------------------------------------
     over = timedelta(days=waitlist_limit_days + 1)
-    exceeded = [w for w in waits if w.event.district_code == district and in_period(w.event.waiting_since + over)]
+    exceeded = [w for w in waits if ours(w.event.district_code) and in_period(w.event.waiting_since + over)]
     waiting_clients = {str(w.event.client_id) for w in exceeded}
 
     # --- funds -------------------------------------------------------------------------------------
     mine = {cid: f for cid, f in contracts.items()
-            if f.event.district_code == district and f.event.period_start <= end and f.event.period_end >= start}
+            if ours(f.event.district_code) and f.event.period_start <= end and f.event.period_end >= start}
     budget = sum((f.event.budget for f in mine.values()), Decimal("0"))
     lottery = sum((s.amount for f in mine.values() for s in f.event.funding_sources if s.source == "welfare_lottery"),
                   Decimal("0"))
@@ -276,7 +313,6 @@ def compute(events: Iterable[dict], *, district: str, start: date, end: date, ma
         "from": start.isoformat(),
         "to": end.isoformat(),
         "main_district": main,
-        "events": counts,
         "indicators": {
             "standardised_service": standardised.figure(STANDARDISED_TARGET),
             "plan_within_30_days": plan.figure(),
@@ -342,7 +378,30 @@ def _seconds(delta: timedelta) -> Decimal:
     return Decimal(delta // timedelta(microseconds=1)) / 1_000_000
 
 
-def _distinct_facts(events: Iterable[dict]) -> tuple[list[Fact], dict[str, int]]:
+class Unusable(ValueError):
+    """A CloudEvent of a type the definitions use whose data does not match its published schema."""
+
+
+def fact_of(ce: dict, event: PublicEvent | None = None) -> Fact | None:
+    """The fact a CloudEvent states, if the definitions use its type (None otherwise);
+    Unusable when it has no id or time, or its data does not match the schema. `event`:
+    its data already parsed (shared.envelope.decode did), so it is not parsed twice."""
+    ce_id = ce.get("id")
+    cls = lookup(str(ce.get("type")))
+    if cls is None or not issubclass(cls, USED):
+        return None
+    if not ce_id:
+        raise Unusable("no CloudEvent id")
+    try:
+        event = event if isinstance(event, cls) else cls.model_validate(ce.get("data"))
+        recorded = datetime.fromisoformat(str(ce["time"]).replace("Z", "+00:00"))
+        sequence = int(ce.get("sequence") or 0)
+    except (ValidationError, KeyError, ValueError, TypeError) as e:
+        raise Unusable(f"{ce.get('type')}: {e}".splitlines()[0]) from None
+    return Fact(id=str(ce_id), recorded_on=_local_day(recorded), sequence=sequence, event=event)
+
+
+def distinct_facts(events: Iterable[dict]) -> tuple[list[Fact], dict[str, int]]:
     """Each CloudEvent id once, parsed by its published model; the rest counted."""
     seen: set[str] = set()
     facts: list[Fact] = []
@@ -350,26 +409,19 @@ def _distinct_facts(events: Iterable[dict]) -> tuple[list[Fact], dict[str, int]]
     for ce in events:
         counts["read"] += 1
         ce_id = ce.get("id") if isinstance(ce, dict) else None
-        if not ce_id:
+        if not ce_id or lookup(str(ce.get("type"))) is None:
             counts["skipped"] += 1
             continue
         if ce_id in seen:
             counts["duplicates"] += 1
             continue
         seen.add(ce_id)
-        cls = lookup(str(ce.get("type")))
-        if cls is None:
-            counts["skipped"] += 1
-            continue
-        if not issubclass(cls, USED):
-            continue
         try:
-            event = cls.model_validate(ce.get("data"))
-            recorded = datetime.fromisoformat(str(ce["time"]).replace("Z", "+00:00"))
-        except (ValidationError, KeyError, ValueError):
+            fact = fact_of(ce)
+        except Unusable:
             counts["skipped"] += 1
             continue
-        facts.append(Fact(id=str(ce_id), recorded_on=_local_day(recorded), sequence=int(ce.get("sequence") or 0),
-                          event=event))
+        if fact is not None:
+            facts.append(fact)
     counts["used"] = len(facts)
     return facts, counts

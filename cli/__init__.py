@@ -1,0 +1,1 @@
+"""The `jingkang` command (cli/main.py)."""

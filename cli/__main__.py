@@ -1,0 +1,4 @@
+"""python -m cli ...: the same as `jingkang ...`."""
+from cli.main import main
+
+main()
