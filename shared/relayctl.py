@@ -53,7 +53,10 @@ def withhold(app: Any, position: int, *, reason: str, note: str, by: str) -> Non
 
 
 def application_of(service: str) -> Any:
+    """The service's Application over its store (its class names its tables)."""
     settings = importlib.import_module(f"services.{service}.settings").load_settings()
+    if service == "supervision":  # a read model beside a small event store: the store is `reviews`
+        return importlib.import_module("services.supervision.settings").create_supervision(settings).reviews
     return importlib.import_module(f"services.{service}.application").create_application(settings)
 
 

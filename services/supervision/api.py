@@ -18,6 +18,7 @@ from services.supervision.indicators import NAMES
 from services.supervision.settings import create_supervision
 from shared.api import broker_reachable, create_service_api
 from shared.audit import install_audit
+from shared.outbox import relay_check
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -40,8 +41,9 @@ def create_app(settings: ServiceSettings, supervision: Supervision | None = None
     api = create_service_api(
         "Jingkang supervision",
         "Performance indicators, their evidence and trends, from a read model of the public events.",
-        checks={"read model": supervision.model.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
-        authority=authority_for(settings), access=ACCESS,
+        checks={"read model": supervision.model.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap),
+                **({"relay": relay_check(supervision.reviews)} if supervision.reviews is not None else {})},
+        authority=authority_for(settings), access=ACCESS, max_request_bytes=settings.max_request_bytes,
     )
     if supervision.reviews is not None:  # its own event store: the IndicatorBelowTarget it recorded
         install_audit(api, settings, supervision.reviews, to_public)

@@ -9,7 +9,7 @@ from typing import Literal
 
 from shared.contract.base import PublicEvent
 
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 WITHHOLD_REASONS = ("too_large", "unpublishable")
 WithholdReason = Literal["too_large", "unpublishable"]
 
