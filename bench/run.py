@@ -396,11 +396,17 @@ def main() -> None:
     parser.add_argument("--stores", choices=("both", "sqlite", "postgres"), default="both",
                         help="the stores the running system's benchmarks (e2e, http) use")
     parser.add_argument("--scale", type=int, default=1, help="API processes and workers per service (deploy/run.py --scale)")
+    parser.add_argument("--rates", help="the e2e ladder's rates, e.g. 5,10,20 (default: 5 ... 100)")
+    parser.add_argument("--relapse-rates", help="the relapse ladder's rates (default 5,10,20; 0 skips it)")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000],
              "e2e_rates": [5, 10, 20, 30, 40, 50, 60, 80, 100], "e2e_seconds": 10, "relapse_rates": [5, 10, 20],
              "http_concurrency": [1, 4, 16], "http_seconds": 8}
+    if args.rates:
+        sizes["e2e_rates"] = [float(r) for r in args.rates.split(",")]
+    if args.relapse_rates:
+        sizes["relapse_rates"] = [float(r) for r in args.relapse_rates.split(",") if float(r) > 0]
     if args.full:
         sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
     start_infrastructure()

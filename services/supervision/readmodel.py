@@ -95,7 +95,7 @@ class ReadModel:
     """The tables above in one database: `sqlite:///path`, `memory://` (one SQLite database
     in memory, for tests) or `postgresql://...` (the service's store URL)."""
 
-    def __init__(self, url: str, cache_size: int = 500_000):
+    def __init__(self, url: str, pool: Any = None, cache_size: int = 500_000):
         parsed = urlparse(url)
         self.url = url
         self.cache_size = cache_size
@@ -103,8 +103,13 @@ class ReadModel:
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         self._lock = threading.RLock()
         self._pool = None
+        self._own_pool = True
         self._sqlite: sqlite3.Connection | None = None
-        if self.postgres:
+        if self.postgres and pool is not None and not parse_qs(parsed.query).get("schema"):
+            # The process's one pool (README "Connection budget"); a store in a schema keeps a
+            # pool of its own, whose connections set the search_path these unqualified names need.
+            self._pool, self._own_pool = pool, False
+        elif self.postgres:
             from psycopg_pool import ConnectionPool
 
             schema = parse_qs(parsed.query).get("schema")
@@ -152,11 +157,13 @@ class ReadModel:
         class Tx:
             def __enter__(self):
                 if model.postgres:
+                    from psycopg.rows import tuple_row  # a shared pool's connections hand out dict rows
+
                     self.ctx = model._pool.connection()
                     conn = self.ctx.__enter__()
                     self.cm = conn.transaction()
                     self.cm.__enter__()
-                    return ReadModel._Cursor(model, conn.cursor())
+                    return ReadModel._Cursor(model, conn.cursor(row_factory=tuple_row))
                 model._lock.acquire()
                 model._sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 return ReadModel._Cursor(model, model._sqlite.cursor())
@@ -177,7 +184,7 @@ class ReadModel:
         return Tx()
 
     def close(self) -> None:
-        if self._pool is not None:
+        if self._pool is not None and self._own_pool:
             self._pool.close()
         if self._sqlite is not None:
             self._sqlite.close()

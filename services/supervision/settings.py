@@ -64,6 +64,6 @@ def create_supervision(settings: ServiceSettings, clock=None):
     from shared.settings import store_env
 
     url = settings.store_url
-    model = ReadModel("memory://" if url.startswith("memory:") else url)
     reviews = Reviews(env=store_env(settings), clock=clock or SystemClock(settings.clock_file))
+    model = ReadModel("memory://" if url.startswith("memory:") else url, pool=reviews.store_pool())
     return Supervision(model, rules(settings), reviews)
