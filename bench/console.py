@@ -7,8 +7,10 @@ stores, in a temporary data dir) on ports of its own (console JINGKANG_BENCH_CON
 default 18460, services from +1; Kafka JINGKANG_BENCH_KAFKA_PORT, default 19392, started
 through deploy/kafka/kafka.sh if nothing answers there), seeds a small demo district through
 the public APIs (a station, `--clients` clients registered and assessed, a few in relapse with
-a medical referral, plans and sessions), signs in through the development sign-in as a
-worker and as a hospital nurse, and requests each main page `--requests` times in a row.
+a medical referral, plans and sessions) and the fictional demo district of console/demo.py
+(stations, a waitlist, contracts with settlements, five months of history), signs in through
+the development sign-in as a worker, a hospital nurse, a district admin, a funding officer
+and an auditor, and requests each main page `--requests` times in a row.
 
 Each answer's Server-Timing header gives the page's server time (`total`) and the time it
 spent waiting for the services (`services`, calls made at once counted once); the console's
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -98,6 +100,19 @@ def seed(url: dict[str, str], clients: int) -> dict[str, list[str]]:
     referrals = wait_for(lambda: httpx.get(url["referral"] + "/v1/referrals", params={"district": "110105"},
                                            headers=worker).json()["referrals"], what="the medical referrals")
     return {"clients": ids, "referrals": [r["referral_id"] for r in referrals]}
+
+
+def demo_district(url: dict[str, str], data: Path) -> list[str]:
+    """console.demo's district through the same APIs (its clock moved back and put back through
+    the data dir's clock file, as `make demo` does); returns its client ids."""
+    from console.demo import Clock, Demo, token_for
+
+    users = json.loads((ROOT / "deploy/demo/users.json").read_text())["users"]
+    authority = Authority(JWT_KEY)
+    district = Demo(url, {u["username"]: token_for(authority, u) for u in users},
+                    Clock(data / "clock-offset-seconds"), say=lambda _: None)
+    district.run()
+    return [p.client_id for p in district.people if p.client_id]
 
 
 def signed_in(console: str, username: str) -> httpx.Client:
@@ -169,7 +184,12 @@ def main() -> None:
             raise SystemExit("bench/console.py: the system did not start")
         print("bench/console.py: seeding the demo district", flush=True)
         demo = seed(url, args.clients)
+        print("bench/console.py: loading console.demo's district", flush=True)
+        district = demo_district(url, data)
         worker, hospital = signed_in(console, "worker1"), signed_in(console, "hospital1")
+        admin, funding, auditor = (signed_in(console, user) for user in ("admin1", "funding1", "auditor1"))
+        today = datetime.now(timezone.utc).date()
+        period = f"district=110105&from={today - timedelta(days=180)}&to={today}"
         pages = {
             "home (worker)": (worker, ["/"]),
             "my clients": (worker, ["/clients"]),
@@ -177,6 +197,12 @@ def main() -> None:
             "new application": (worker, ["/clients/new"]),
             "referrals (hospital)": (hospital, ["/referrals"]),
             "a referral": (hospital, [f"/referrals/{r}" for r in demo["referrals"]]),
+            "stations and waitlist (admin)": (admin, ["/stations"]),
+            "contracts and settlements (funding)": (funding, ["/funding"]),
+            "supervision dashboard (auditor)": (auditor, [f"/supervision?{period}"]),
+            "evidence of a figure": (auditor, [f"/supervision/evidence/plan_within_30_days?{period}"]),
+            "hash chains (auditor)": (auditor, ["/audit"]),
+            "a case timeline": (auditor, [f"/audit/case?client={c}" for c in district]),
         }
         results = {}
         for name, (browser, paths) in pages.items():
@@ -200,7 +226,7 @@ def main() -> None:
                          f"{r['console_own_p95_ms']} | {r['console_share_median']:.0%} | {r['service_calls']} | "
                          f"{r['page_weight_bytes'] / 1024:.1f} |")
         lines += ["", f"Heaviest page: {heaviest}, {results[heaviest]['page_weight_bytes'] / 1024:.1f} KiB "
-                      "(HTML + CSS + htmx, uncompressed)."]
+                      "(HTML + CSS + scripts: htmx, and ECharts on the chart pages; uncompressed)."]
         (out / f"{args.out}.md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
     finally:
