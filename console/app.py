@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from console.settings import ConsoleSettings
 from console.signin import SignIn, provider_for
 from console.web import (SignInRequired, csrf_protected, local_path, render, session_middleware, signed_in, store_of,
                          t_of)
-from shared.clock import SystemClock
+from shared.clock import LOCAL, SystemClock
 
 HERE = Path(__file__).resolve().parent
 # Third-party files the pages use, installed from npm by `make install` (npm ci --prefix console):
@@ -53,6 +54,7 @@ def create_app(settings: ConsoleSettings, *, signin: SignIn | None = None,
     app.state.sessions = SessionStore(settings.session_seconds)
     app.state.signin = signin if signin is not None else provider_for(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.templates.env.filters["local"] = local_time
     app.state.messages = catalogue(area.MESSAGES for area in pages.AREAS)
     app.state.nav = [item for area in pages.AREAS for item in area.NAV]
     app.middleware("http")(session_middleware)
@@ -107,6 +109,11 @@ def create_app(settings: ConsoleSettings, *, signin: SignIn | None = None,
     return app
 
 
+def local_time(iso: str) -> str:
+    """A service's UTC timestamp as the programme's local time (Asia/Shanghai), to the minute."""
+    return datetime.fromisoformat(iso).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
 def render_not_found_plain() -> Response:
     return Response("not found", status_code=404, media_type="text/plain")
 
@@ -134,8 +141,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceRefused)
     async def refused(request: Request, exc: ServiceRefused) -> Response:
-        status = exc.status if exc.status in (403, 404, 409, 422) else 503
-        return render(request, "error.html", status_code=status, message=exc.sentence(t_of(request)))
+        return render(request, "error.html", status_code=exc.page_status, message=exc.sentence(t_of(request)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -21,6 +21,13 @@ COMMON: dict[str, dict[str, str]] = {
         "signin.dev.lead": "以下是演示区的虚构工作人员。选择一位登录；令牌由开发密钥签发，生产环境中没有此页面。",
         "signin.dev.as": "以此身份登录",
         "signin.none": "未配置登录方式。",
+        "signin.oidc.unreachable": "登录服务（统一身份认证）暂时无法访问。请稍后再试。",
+        "signin.oidc.expired": "这次登录已失效或不是从本浏览器开始的。请重新登录。",
+        "signin.oidc.failed": "登录没有完成。请重新登录。",
+        "signin.oidc.refused": "您的账号在本平台没有可用的角色或辖区，请联系管理员。",
+        "signin.oidc.signed_out.title": "已退出登录",
+        "signin.oidc.signed_out": "您已退出本平台，统一身份认证的登录也已结束。",
+        "signin.oidc.again": "重新登录",
         "signout": "退出登录",
         "signed_in_as": "当前用户",
         "districts": "辖区",
@@ -39,6 +46,7 @@ COMMON: dict[str, dict[str, str]] = {
         "error.not_found": "没有找到这项记录。",
         "error.conflict": "此操作与当前状态冲突：{detail}",
         "error.invalid": "请更正下面标出的内容。",
+        "error.gone": "此人的身份信息已被删除，任何人都不能再查看；个案记录（不含身份信息）保留。",
         "error.unavailable": "服务暂时无法访问，什么也没有改变。请稍后再试。",
         "error.page_not_found": "没有这个页面。",
         "error.unexpected": "出现了意外问题，什么也没有改变。请稍后再试。",
@@ -80,6 +88,13 @@ COMMON: dict[str, dict[str, str]] = {
         "signin.dev.title": "Development sign-in",
         "signin.dev.lead": "These are the demo district's fictional staff. Choose one to sign in; the token is signed with the development key. This page does not exist in production.",
         "signin.dev.as": "Sign in as",
+        "signin.oidc.unreachable": "The sign-in service (the identity provider) is unreachable. Please try again later.",
+        "signin.oidc.expired": "This sign-in has expired or was not started in this browser. Please sign in again.",
+        "signin.oidc.failed": "The sign-in was not completed. Please sign in again.",
+        "signin.oidc.refused": "Your account has no role or district on this platform; please ask your administrator.",
+        "signin.oidc.signed_out.title": "Signed out",
+        "signin.oidc.signed_out": "You have signed out of the platform and of the identity provider.",
+        "signin.oidc.again": "Sign in again",
         "signin.none": "No sign-in is configured.",
         "signout": "Sign out",
         "signed_in_as": "Signed in as",
@@ -99,6 +114,7 @@ COMMON: dict[str, dict[str, str]] = {
         "error.not_found": "That record was not found.",
         "error.conflict": "This conflicts with the current state: {detail}",
         "error.invalid": "Please correct what is marked below.",
+        "error.gone": "This person's identity was erased: no one can read it any more; the case, without identifiers, stays.",
         "error.unavailable": "The service cannot be reached right now; nothing was changed. Please try again later.",
         "error.page_not_found": "There is no such page.",
         "error.unexpected": "Something unexpected went wrong; nothing was changed. Please try again later.",
@@ -151,6 +167,7 @@ def translator(messages: Mapping[str, Mapping[str, str]], lang: str) -> Callable
         text = own.get(key) or fallback.get(key) or key
         return text.format(**values) if values else text
 
+    t.lang = lang if lang in messages else DEFAULT
     return t
 
 

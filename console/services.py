@@ -7,6 +7,7 @@ The services' one error body (shared/api.py): 422 {"error": "invalid_input", "er
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -26,6 +27,11 @@ class ServiceRefused(Exception):
     def __str__(self) -> str:
         return f"{self.service} answered {self.status}: {self.detail or self.fields}"
 
+    @property
+    def page_status(self) -> int:
+        """The status of the page that shows this refusal: the service's 4xx, else 503."""
+        return self.status if self.status in (403, 404, 409, 410, 422) else 503
+
     def sentence(self, t) -> str:
         """What the page says, in the user's language."""
         if self.status == 403:
@@ -34,6 +40,8 @@ class ServiceRefused(Exception):
             return t("error.not_found")
         if self.status == 409:
             return t("error.conflict", detail=self.detail)
+        if self.status == 410:
+            return t("error.gone")
         if self.status == 422:
             return t("error.invalid")
         if self.status in (0, 502, 503, 504):
@@ -63,6 +71,21 @@ class Services:
         self.urls = urls
         self.http = http
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each call, for `waited`
+
+    @property
+    def calls(self) -> int:
+        return len(self.spans)
+
+    @property
+    def waited(self) -> float:
+        """Seconds the page spent waiting for at least one service (calls made at once count once)."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
     async def get(self, service: str, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return await self._call("GET", service, path, params=params)
@@ -74,6 +97,7 @@ class Services:
         return await self._call("POST", service, path, json=json if json is not None else {}, headers=headers)
 
     async def _call(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        started = time.perf_counter()
         try:
             headers = kwargs.pop("headers", None) or self.headers
             response = await self.http.request(method, self.urls[service] + path, headers=headers, **kwargs)
@@ -81,6 +105,8 @@ class Services:
             # The path may hold a pseudonymous id at most; never a personal identifier (none goes in a URL).
             log.warning("%s unreachable: %s", service, type(e).__name__)
             raise ServiceRefused(service, 0, "unreachable") from None
+        finally:
+            self.spans.append((started, time.perf_counter()))
         if response.status_code == 401:
             raise SignInExpired(service)
         if response.status_code >= 400:

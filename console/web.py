@@ -86,7 +86,9 @@ async def csrf_protected(request: Request) -> None:
 
 
 def services(request: Request, session: Session = Depends(signed_in)) -> Services:
-    return Services(request.app.state.settings.service_urls, request.app.state.http, session.user.token)
+    api = Services(request.app.state.settings.service_urls, request.app.state.http, session.user.token)
+    request.state.services = api  # for the Server-Timing header: how long the page waited for them
+    return api
 
 
 def finish_sign_in(request: Request, user) -> Response:
@@ -127,10 +129,17 @@ def render(request: Request, template: str, status_code: int = 200, headers: dic
 
 async def session_middleware(request: Request, call_next) -> Response:
     """Loads the session named by the cookie (an unknown or expired id is as good as none),
-    and sets or clears the cookie when the session changed; adds the security headers."""
+    and sets or clears the cookie when the session changed; adds the security headers and
+    Server-Timing."""
+    started = time.perf_counter()
     cookie = request.cookies.get(COOKIE)
     request.state.session = store_of(request).get(cookie)
     response = await call_next(request)
+    api = getattr(request.state, "services", None)
+    # The page's server time and the part of it spent waiting for the services (bench/console.py
+    # reads both; a browser's developer tools show them).
+    response.headers["Server-Timing"] = (f"total;dur={(time.perf_counter() - started) * 1000:.1f}, "
+                                         f"services;dur={(api.waited if api else 0) * 1000:.1f};desc=\"{api.calls if api else 0} calls\"")
     session = getattr(request.state, "session", None)
     if session is not None and session.id != cookie:
         response.set_cookie(COOKIE, session.id, httponly=True, samesite="strict", path="/",
@@ -140,4 +149,7 @@ async def session_middleware(request: Request, call_next) -> Response:
                                secure=request.url.scheme == "https")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if session is not None and session.user is not None and response.headers.get("content-type", "").startswith("text/html"):
+        # A signed-in page is about someone's case: not kept in the browser's cache after sign-out.
+        response.headers.setdefault("Cache-Control", "no-store")
     return response

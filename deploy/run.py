@@ -4,7 +4,7 @@ Starts Apache Kafka (deploy/kafka/kafka.sh) unless JINGKANG_KAFKA points at a br
 that already answers, then each service's three processes (api, relay, worker), waits
 until every API answers /health, and stops everything it started on Ctrl-C or SIGTERM.
 
-  python deploy/run.py [--base-port 8001] [--console-port 8000] [--data-dir .data] [--store sqlite|postgres] [--scale N]
+  python deploy/run.py [--base-port 8001] [--console-port 8000] [--data-dir .data] [--store sqlite|postgres] [--scale N] [--idp keycloak]
 
 Then the staff console (python -m console) on --console-port (default: the base port - 1).
 
@@ -17,7 +17,10 @@ still has free, and run.py refuses to start a system that would exhaust it.
 --scale N (make up SCALE=N) runs N API processes per service on its one port (SO_REUSEPORT:
 the kernel spreads connections) and N workers in its consumer group; one relay, always.
 Bearer tokens are signed with a development key kept in <data dir>/jwt.key unless
-JINGKANG_JWT_KEY is set."""
+JINGKANG_JWT_KEY is set; with --idp keycloak (`make up IDP=keycloak`) Keycloak
+(deploy/keycloak/keycloak.sh, port KEYCLOAK_PORT, default 8080) is started with the demo realm, the
+console signs staff in there and the services accept the tokens it signs (and still development
+tokens: `make demo`)."""
 from __future__ import annotations
 
 import argparse
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--scale", type=int, default=1,
                         help="API processes and workers per service (default 1)")
+    parser.add_argument("--idp", choices=["keycloak"], help="sign in at this identity provider (OpenID Connect)")
     args = parser.parse_args()
     if args.scale < 1:
         parser.error("--scale must be at least 1")
@@ -161,8 +165,15 @@ def main() -> None:
     env.setdefault("JINGKANG_KAFKA", "127.0.0.1:9092")
     env.setdefault("JINGKANG_INTAKE_CIPHER_KEY", dev_cipher_key(data_dir))
     env.setdefault("JINGKANG_INTAKE_LOOKUP_KEY", dev_lookup_key(data_dir))
+    keycloak = [str(ROOT / "deploy/keycloak/keycloak.sh")]
+    if args.idp == "keycloak":
+        env["JINGKANG_OIDC_ISSUER"] = subprocess.run(keycloak + ["url"], check=True, capture_output=True,
+                                                     text=True).stdout.strip()
+        env.setdefault("JINGKANG_OIDC_ACTOR_CLAIM", "staff_id")  # the realm's staff ids, as development tokens name them
     if env.get("JINGKANG_ENV") != "production" and not env.get("JINGKANG_JWT_KEY"):
-        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)  # production brings its own (shared.settings insists)
+        # Production uses its identity provider only (shared.settings insists). In development the
+        # services also take development tokens beside Keycloak's, so `make demo` works either way.
+        env["JINGKANG_JWT_KEY"] = dev_jwt_key(data_dir)
     if env.get("JINGKANG_ENV") != "production":  # a movable clock: the demo loader gives its district a past
         env.setdefault("JINGKANG_CLOCK_FILE", str(data_dir / "clock-offset-seconds"))
     empty = not (data_dir / "intake.sqlite").exists() and not env.get("JINGKANG_INTAKE_STORE")
@@ -172,6 +183,9 @@ def main() -> None:
         env.setdefault(f"JINGKANG_{service.upper()}_METRICS_PORT", str(args.base_port + 1000 + 2 * i))
     console_port = args.console_port or args.base_port - 1
     env["JINGKANG_CONSOLE_PORT"] = str(console_port)
+    if args.idp == "keycloak":  # the console signs staff in at Keycloak as its client of the demo realm
+        env.update(JINGKANG_CONSOLE_SIGNIN="oidc", JINGKANG_CONSOLE_URL=f"http://127.0.0.1:{console_port}")
+        env.setdefault("JINGKANG_CONSOLE_OIDC_CLIENT_SECRET", "jingkang-console-development-secret")
 
     started_postgres = postgres_stores(env) if args.store == "postgres" else False
     check_budget(env, args.scale)
@@ -183,6 +197,12 @@ def main() -> None:
         print("run.py: starting Apache Kafka (KRaft) on", env["JINGKANG_KAFKA"], flush=True)
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], check=True)
         started_kafka = True
+
+    started_keycloak = False
+    if args.idp == "keycloak" and not reachable(env["JINGKANG_OIDC_ISSUER"].split("/")[2]):
+        print("run.py: starting Keycloak at", env["JINGKANG_OIDC_ISSUER"], flush=True)
+        subprocess.run(keycloak + ["start"], check=True)
+        started_keycloak = True
 
     procs: list[subprocess.Popen] = []
     stopping = False
@@ -206,6 +226,8 @@ def main() -> None:
             subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], check=False)
         if started_postgres:
             subprocess.run([str(POSTGRES_SH), "stop"], env=env, check=False)
+        if started_keycloak:
+            subprocess.run(keycloak + ["stop"], check=False)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -244,11 +266,17 @@ def main() -> None:
         print(f"run.py: logs in {log_dir}; Ctrl-C stops everything", flush=True)
         if empty:
             print("run.py: load the demo district: make demo", flush=True)
-        dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
-        key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
-        print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "
-              f"{Path(sys.executable)} -m shared.auth token --sub w-1 --role station_worker --district 110105",
-              flush=True)
+        if args.idp == "keycloak":
+            print(f"run.py: sign in at {env['JINGKANG_OIDC_ISSUER']} (demo users of deploy/demo/users.json, password = "
+                  f"username); a bearer token for the APIs: curl -s {env['JINGKANG_OIDC_ISSUER']}/protocol/openid-connect/"
+                  "token -d grant_type=password -d client_id=jingkang-dev-cli -d username=worker1 -d password=worker1 "
+                  "| jq -r .access_token", flush=True)
+        else:
+            dev_key = (data_dir / "jwt.key").exists() and env.get("JINGKANG_JWT_KEY") == dev_jwt_key(data_dir)
+            key = f"$(cat {data_dir / 'jwt.key'})" if dev_key else "<your key>"
+            print(f"run.py: a bearer token for the APIs (from {ROOT}): JINGKANG_JWT_KEY={key} "
+                  f"{Path(sys.executable)} -m shared.auth token --sub w-1 --role station_worker --district 110105",
+                  flush=True)
         parent = os.getppid()
         while True:
             if os.getppid() != parent:  # whoever started us (make) is gone: don't linger

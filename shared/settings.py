@@ -19,6 +19,8 @@ Shared:
   JINGKANG_OIDC_ISSUER   the OpenID Connect issuer whose RS256/ES256 tokens are accepted (shared/oidc.py);
                          required in production (https). With it:
   JINGKANG_OIDC_AUDIENCE          the audience tokens must name (default jingkang)
+  JINGKANG_OIDC_ACTOR_CLAIM       claim naming who acts, recorded in events: a staff or system id,
+                                  never a name (default sub; deploy/keycloak's realm: staff_id)
   JINGKANG_OIDC_ROLE_CLAIM        claim holding the role, a string or a list of roles, dotted for
                                   nested claims (default realm_access.roles, Keycloak's)
   JINGKANG_OIDC_DISTRICTS_CLAIM   claim holding the districts, a list (default districts)
@@ -74,6 +76,7 @@ class OidcSettings:
     """The identity provider whose tokens are accepted and how its claims are read."""
     issuer: str
     audience: str = "jingkang"
+    actor_claim: str = "sub"
     role_claim: str = "realm_access.roles"
     districts_claim: str = "districts"
     leeway_seconds: int = 30
@@ -200,6 +203,7 @@ def load_oidc_settings(env: Mapping[str, str]) -> OidcSettings | None:
         oidc = OidcSettings(
             issuer=issuer,
             audience=env.get("JINGKANG_OIDC_AUDIENCE") or "jingkang",
+            actor_claim=env.get("JINGKANG_OIDC_ACTOR_CLAIM") or "sub",
             role_claim=env.get("JINGKANG_OIDC_ROLE_CLAIM") or "realm_access.roles",
             districts_claim=env.get("JINGKANG_OIDC_DISTRICTS_CLAIM") or "districts",
             leeway_seconds=int(env.get("JINGKANG_OIDC_LEEWAY_SECONDS", "30")),

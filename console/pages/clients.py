@@ -9,6 +9,7 @@ identifiers go in a POST body to intake and come back only on the identity page,
 browser is told not to keep."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Mapping
@@ -143,8 +144,7 @@ async def submit_application(request: Request, session=Depends(signed_in), api: 
         created = await api.post("intake", "/v1/applications", application_body(form, hardship))
     except ServiceRefused as refused:
         # The worker's input is kept (it is only in this response, never stored or logged here).
-        return render(request, "clients/application_new.html", status_code=refused.status if refused.status in
-                      (403, 409, 422) else 503, values=dict(form), hardship=hardship,
+        return render(request, "clients/application_new.html", status_code=refused.page_status, values=dict(form), hardship=hardship,
                       errors=field_errors(refused, t_of(request)), districts=working_districts(session))
     return RedirectResponse(f"/applications/{created['application_id']}", status_code=303)
 
@@ -167,7 +167,7 @@ async def record_consent(request: Request, application_id: UUID, session=Depends
         await api.post("intake", f"/v1/applications/{application_id}/consent", {k: v for k, v in body.items() if v})
     except ServiceRefused as refused:
         application = await api.get("intake", f"/v1/applications/{application_id}")
-        return render(request, "clients/application.html", status_code=refused.status, application=application,
+        return render(request, "clients/application.html", status_code=refused.page_status, application=application,
                       errors=field_errors(refused, t_of(request)))
     return RedirectResponse(f"/applications/{application_id}", status_code=303)
 
@@ -179,7 +179,7 @@ async def register(request: Request, application_id: UUID, session=Depends(signe
         created = await api.post("intake", f"/v1/applications/{application_id}/register")
     except ServiceRefused as refused:
         application = await api.get("intake", f"/v1/applications/{application_id}")
-        return render(request, "clients/application.html", status_code=refused.status, application=application,
+        return render(request, "clients/application.html", status_code=refused.page_status, application=application,
                       errors=field_errors(refused, t_of(request)))
     return RedirectResponse(f"/clients/{created['client_id']}", status_code=303)
 
@@ -197,9 +197,10 @@ async def optional(call) -> Any | None:
 async def client_view(request: Request, client_id: UUID, api: Services) -> dict[str, Any]:
     """Everything the client's page shows: intake's summary, assessment's record and referral's
     placement — the last two arrive by events after registration, so each may still be None."""
-    client = await api.get("intake", f"/v1/clients/{client_id}")
-    record = await optional(api.get("assessment", f"/v1/clients/{client_id}/record"))
-    placement = await optional(api.get("referral", f"/v1/clients/{client_id}/placement"))
+    client, record, placement = await asyncio.gather(  # three services, asked at once
+        api.get("intake", f"/v1/clients/{client_id}"),
+        optional(api.get("assessment", f"/v1/clients/{client_id}/record")),
+        optional(api.get("referral", f"/v1/clients/{client_id}/placement")))
     return {"client": client, "record": record, "placement": placement, "today": today(request),
             "due": next_due(record, today(request)) if record else None,
             "services_offered": record["plan"]["services"] if record and record.get("plan") else [],
@@ -228,7 +229,7 @@ async def command(request: Request, client_id: UUID, api: Services, service: str
         await api.post(service, path, body)
     except ServiceRefused as refused:
         errors = field_errors(refused, t)
-        status = refused.status if refused.status in (403, 404, 409, 422) else 503
+        status = refused.page_status
         if form_template:
             return render(request, form_template, status_code=status, errors=errors, client_id=client_id,
                           **form_context)

@@ -81,7 +81,7 @@ async def answer(request: Request, referral_id: UUID, api: Services, action: str
     try:
         await api.post("referral", f"/v1/referrals/{referral_id}/{action}", body)
     except ServiceRefused as refused:
-        status = refused.status if refused.status in (403, 404, 409, 422) else 503
+        status = refused.page_status
         return render(request, "referrals/referral.html", status_code=status,
                       errors=field_errors(refused, t_of(request)), **await referral_view(request, referral_id, api))
     request.state.session.flash.append(t_of(request)(notice))

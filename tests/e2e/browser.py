@@ -43,15 +43,17 @@ class Screen:
         self.page.goto(self.base_url + path)
         return self.page
 
-    def shot(self, name: str) -> Path:
+    def shot(self, name: str, publish: bool = True) -> Path:
         """Saves the whole page as <out>/<nn>-<device>-<name>.png; the latest one of each name
-        also goes to console/screenshots/<device>-<name>.png for the README."""
+        also goes to console/screenshots/<device>-<name>.png for the README, unless the page
+        shows a (generated, but well-formed) identity: that stays in the test's folder."""
         slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
         path = self.out / f"{len(self.shots) + 1:02d}-{self.device}-{slug}.png"
         self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
-        SCREENSHOTS.mkdir(exist_ok=True)
-        shutil.copyfile(path, SCREENSHOTS / f"{self.device}-{slug}.png")
+        if publish:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            shutil.copyfile(path, SCREENSHOTS / f"{self.device}-{slug}.png")
         return path
 
     def axe(self) -> list[dict]:
@@ -64,8 +66,8 @@ class Screen:
                  "targets": [n["target"] for n in v["nodes"]][:5]}
                 for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
-    def check(self, name: str) -> None:
+    def check(self, name: str, publish: bool = True) -> None:
         """The usual end of a visit: a screenshot, no serious accessibility problem, no CSP refusal."""
-        self.shot(name)
+        self.shot(name, publish)
         assert self.axe() == [], f"axe on {self.page.url}"
         assert self.csp_errors == [], self.csp_errors

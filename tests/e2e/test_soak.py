@@ -414,7 +414,10 @@ def soak_and_check(system: dict) -> None:
     driven = time.monotonic() - started
     assert len(soak.clients) >= WORKERS, f"only {len(soak.clients)} clients in {driven:.0f} s"
 
-    # and the month is over, so its accruals are settled
+    # and, once what the workers did has gone through (a plan agreed just before the move must
+    # reach notification before its "plan due" reminder's day comes), the month is over, so its
+    # accruals are settled
+    wait_until(lambda: caught_up(system), timeout=180, interval=1, what="the relays and consumers to catch up")
     today = system_today(system)
     period = f"{today:%Y-%m}"
     last_day = today.replace(day=calendar.monthrange(today.year, today.month)[1])

@@ -96,3 +96,38 @@ def test_identifiers_stay_behind_the_audited_identity_read(system):
     leaks = [(m.topic, s.decode()) for m in everything for s in wanted
              if s in (m.value or b"") or s in (m.key or b"") or any(s in (v or b"") for _, v in m.headers)]
     assert leaks == []
+
+
+def test_identifiers_typed_into_the_console_stay_out_of_its_log_and_urls(system):
+    """The same person through the staff console (a form post, a refused one among it, and the
+    audited identity read): the console's log, and every other file, hold none of it."""
+    import re
+
+    applicant, guardian = person()
+    console = httpx.Client(base_url=system["console"], follow_redirects=False)
+    page = console.get("/signin/dev")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert console.post("/signin/dev", data={"username": "worker1", "csrf": csrf}).status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', console.get("/clients/new").text).group(1)
+    form = {"csrf": csrf, "source": "guardian", "lacks_capacity": "on", "district_code": "110105",
+            "street_code": "110105001", **{f"applicant_{k}": v for k, v in applicant.items()},
+            **{f"guardian_{k}": v for k, v in guardian.items()}}
+    refused = console.post("/clients/new", data={**form, "applicant_birth_date": "1969-12-31"})
+    assert refused.status_code == 422  # the form comes back with the input: only in that answer
+    r = console.post("/clients/new", data=form)
+    assert r.status_code == 303, r.text
+    application = r.headers["location"]
+    assert console.post(application + "/consent", data={"csrf": csrf, "signed_by": "guardian",
+                                                        "rehabilitation_services": "on"}).status_code == 303
+    client_page = console.post(application + "/register", data={"csrf": csrf}).headers["location"]
+    identity = console.post(client_page + "/identity", data={"csrf": csrf, "purpose": "guardian_contact"})
+    assert identity.status_code == 200 and applicant["name"] in identity.text
+    assert identity.headers["cache-control"] == "no-store"
+    for url in (application, client_page):
+        assert not [s for s in secrets(applicant, guardian) if s in url.encode()]
+
+    log = system["data"] / "logs" / "console-web.log"
+    assert log.stat().st_size > 0 and b"/clients/new" in log.read_bytes()  # it does log requests
+    found = [(str(p.relative_to(system["data"])), s.decode()) for p in sorted(system["data"].rglob("*")) if p.is_file()
+             for s in secrets(applicant, guardian) if s in p.read_bytes()]
+    assert found == []

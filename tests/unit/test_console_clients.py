@@ -218,3 +218,92 @@ def test_a_client_of_another_district_is_a_plain_sentence(world):
     sign_in(browser, "worker2")  # 110108
     page = browser.get(client_page)
     assert page.status_code == 403 and "无权" in page.text and "Traceback" not in page.text
+
+
+def test_the_service_s_reasons_are_in_the_worker_s_words_on_the_field(world):
+    browser, _ = world
+    csrf = sign_in(browser)
+    person = applicant()
+    wrong = person["id_number"][:-1] + ("0" if person["id_number"][-1] != "0" else "1")
+    page = browser.post("/clients/new", data={**form_of({**person, "id_number": wrong}), "csrf": csrf})
+    assert "身份证号码校验位不正确" in page.text
+    browser.get("/lang/en")
+    page = browser.post("/clients/new", data={**form_of({**person, "id_number": wrong}), "csrf": csrf})
+    assert "check digit does not match" in page.text
+
+
+def test_the_worker_s_pages_have_no_inline_script_style_or_handler(world):
+    """The Content-Security-Policy allows neither: a page that used them would break in the browser."""
+    browser, apps = world
+    csrf = sign_in(browser)
+    r = browser.post("/clients/new", data={**form_of(applicant()), "csrf": csrf})
+    application = r.headers["location"]
+    browser.post(application + "/consent", data={"csrf": csrf, "signed_by": "self", "rehabilitation_services": "on"})
+    client_page = browser.post(application + "/register", data={"csrf": csrf}).headers["location"]
+    apps["assessment"].open_record(client_id=UUID(client_page.rsplit("/", 1)[1]), district_code="110105",
+                                   street_code="110105001", registered_on=date.today(), consent={})
+    for path in ("/clients", "/clients/new", application, client_page, client_page + "/assessment",
+                 client_page + "/plan", client_page + "/relocation", client_page + "/exit", "/referrals"):
+        html = browser.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r"\s(on[a-z]+|style)=", html), path
+
+
+def test_an_unreachable_service_is_a_plain_503_with_the_input_kept():
+    class Down(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request):
+            raise httpx.ConnectError("connection refused")
+
+    settings = load_console_settings({"JINGKANG_JWT_KEY": KEY})
+    with TestClient(create_app(settings, transport=Down()), follow_redirects=False) as browser:
+        csrf = sign_in(browser)
+        person = applicant()
+        page = browser.post("/clients/new", data={**form_of(person), "csrf": csrf})
+        assert page.status_code == 503 and "暂时无法访问" in page.text and f'value="{person["name"]}"' in page.text
+        page = browser.get("/clients")
+        assert page.status_code == 503 and "Traceback" not in page.text
+
+
+def registered_client(browser: TestClient, apps, csrf: str, **assessment) -> str:
+    """A client registered through the console, known to assessment (and assessed, if asked)."""
+    r = browser.post("/clients/new", data={**form_of(applicant()), "csrf": csrf})
+    application = r.headers["location"]
+    browser.post(application + "/consent", data={"csrf": csrf, "signed_by": "self", "rehabilitation_services": "on"})
+    client_page = browser.post(application + "/register", data={"csrf": csrf}).headers["location"]
+    client_id = UUID(client_page.rsplit("/", 1)[1])
+    apps["assessment"].open_record(client_id=client_id, district_code="110105", street_code="110105001",
+                                   registered_on=date.today(), consent={})
+    if assessment:
+        apps["assessment"].complete_assessment(client_id, kind="baseline", functional_score=50,
+                                               assessor="staff-w-0001", **assessment)
+    return client_page
+
+
+def test_a_follow_up_contact_of_a_dynamic_care_client_in_one_tap(world):
+    browser, apps = world
+    csrf = sign_in(browser)
+    client_page = registered_client(browser, apps, csrf, stability="stable", risk_level=1, willing=False)
+    page = browser.get(client_page).text
+    assert "动态管理" in page and "联系上了" in page
+    r = browser.post(client_page + "/contacts", data={"csrf": csrf, "method": "home_visit", "outcome": "reached"})
+    assert r.status_code == 303 and "已记录随访" in browser.get(client_page).text
+    [contact] = apps["assessment"].get_record(UUID(client_page.rsplit("/", 1)[1])).contacts
+    assert (contact["method"], contact["outcome"], contact["staff"]) == ("home_visit", "reached", "staff-w-0001")
+
+
+def test_relocation_and_exit_show_intake_s_refusals_on_their_fields_then_are_recorded(world):
+    browser, apps = world
+    csrf = sign_in(browser)
+    client_page = registered_client(browser, apps, csrf)
+    client_id = UUID(client_page.rsplit("/", 1)[1])
+    # A street outside the district: on the street field, the input kept
+    r = browser.post(client_page + "/relocation", data={"csrf": csrf, "district_code": "110105", "street_code": "110108001"})
+    assert r.status_code == 422 and 'href="#f-street_code"' in r.text and 'value="110108001"' in r.text
+    r = browser.post(client_page + "/relocation", data={"csrf": csrf, "district_code": "110105", "street_code": "110105009"})
+    assert r.status_code == 303 and apps["intake"].get_client(client_id).street_code == "110105009"
+    # An exit without a reason is refused on the reason; with one, recorded
+    r = browser.post(client_page + "/exit", data={"csrf": csrf})
+    assert r.status_code == 422 and 'href="#f-reason"' in r.text
+    assert browser.post(client_page + "/exit", data={"csrf": csrf, "reason": "recovered"}).status_code == 303
+    page = browser.get(client_page).text
+    assert "已记录退出" in page and "已退出服务" in page

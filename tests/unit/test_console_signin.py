@@ -96,6 +96,7 @@ def test_sign_out_needs_the_csrf_token_and_then_ends_the_session():
         csrf = sign_in(client)
         assert client.post("/signout", data={"csrf": "wrong"}).status_code == 403
         assert client.get("/").status_code == 200  # the refused sign-out changed nothing
+        assert client.get("/").headers["cache-control"] == "no-store"  # signed-in pages are not cached
         r = client.post("/signout", data={"csrf": csrf})
         assert r.status_code == 303 and r.headers["location"] == "/signin"
         assert client.get("/").headers["location"] == "/signin"
@@ -142,10 +143,13 @@ def test_a_token_about_to_expire_is_renewed():
 def test_in_production_the_dev_sign_in_does_not_exist():
     with pytest.raises(SettingsError):
         load_console_settings({"JINGKANG_ENV": "production", "JINGKANG_JWT_KEY": KEY, "JINGKANG_CONSOLE_SIGNIN": "dev"})
-    with console({"JINGKANG_ENV": "production"}) as client:  # oidc chosen, none configured here
+    with pytest.raises(SettingsError, match="JINGKANG_OIDC_ISSUER"):  # oidc chosen: a console nobody can sign in to
+        console({"JINGKANG_ENV": "production"})                       # does not start
+    with console({"JINGKANG_ENV": "production", "JINGKANG_OIDC_ISSUER": "https://id.example.gov.cn/realms/jingkang",
+                  "JINGKANG_CONSOLE_OIDC_CLIENT_SECRET": "a-secret"}) as client:
         assert client.get("/signin/dev").status_code == 404
         assert client.post("/signin/dev", data={"username": "worker1"}).status_code in (403, 404)
-        assert client.get("/signin").status_code == 404
+        assert client.get("/signin").headers["location"] == "/signin/oidc"
 
 
 def test_every_page_has_the_security_headers():
@@ -155,6 +159,7 @@ def test_every_page_has_the_security_headers():
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "no-referrer"
+            assert r.headers["server-timing"].startswith("total;dur=")
 
 
 def test_pages_have_no_inline_script():
@@ -181,3 +186,11 @@ def test_vendor_files_are_served_by_name_only():
     with console() as client:
         assert client.get("/vendor/..%2Fpackage.json").status_code == 404
         assert client.get("/vendor/package.json").status_code == 404
+
+
+def test_time_waiting_for_services_asked_at_once_counts_once():
+    from console.services import Services
+
+    api = Services({}, None, "token")
+    api.spans = [(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)]
+    assert (api.waited, api.calls) == (4.0, 3)
