@@ -95,7 +95,7 @@ class ReadModel:
     """The tables above in one database: `sqlite:///path`, `memory://` (one SQLite database
     in memory, for tests) or `postgresql://...` (the service's store URL)."""
 
-    def __init__(self, url: str, pool: Any = None, cache_size: int = 500_000):
+    def __init__(self, url: str, cache_size: int = 500_000, pool: Any = None):
         parsed = urlparse(url)
         self.url = url
         self.cache_size = cache_size
