@@ -1,6 +1,7 @@
 """End-to-end latency and HTTP command throughput of the running system (deploy/run.py, as
-tests/e2e/conftest.py starts it: five services x api, relay, worker, SQLite stores), each
-against a raw baseline measured in the same run. Used by bench/run.py (--only e2e,http)."""
+tests/e2e/conftest.py starts it: five services x api, relay, worker), on SQLite stores and
+on PostgreSQL stores (a database per service, as docker-compose.yml has them), each against
+a raw baseline measured in the same run. Used by bench/run.py (--only e2e,http)."""
 from __future__ import annotations
 
 import asyncio
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from services.intake.resident_id import check_digit  # noqa: E402
 from shared.auth import Authority  # noqa: E402
 
-SERVICES = ("intake", "assessment", "referral", "funding", "notification")
+SERVICES = ("intake", "assessment", "referral", "funding", "notification", "supervision")
 JWT_KEY = "bench-jwt-signing-key-known-to-the-bench-0001"
 STATION = "5f0c1e8a-7d4b-4b7e-9a51-3d0c2f6e9b11"
 
@@ -96,20 +97,35 @@ def start_groups_at_end(kafka: str, groups: list[str]) -> None:
 
 
 class System:
-    """deploy/run.py on its own base port, data dir and consumer groups, against the bench broker."""
+    """deploy/run.py on its own base port, data dir and consumer groups, against the bench
+    broker; with pg_server (postgresql://user:pw@host:port) every store is a fresh database
+    there, dropped when the system stops."""
 
-    def __init__(self, kafka: str, base_port: int):
+    def __init__(self, kafka: str, base_port: int, pg_server: str | None = None, scale: int = 1):
         self.kafka, self.base = kafka, base_port
         self.url = {s: f"http://127.0.0.1:{base_port + i}" for i, s in enumerate(SERVICES)}
         self.data = Path(tempfile.mkdtemp(prefix="jingkang-bench-"))
+        self.pg_server = pg_server
+        self.kind = "postgres" if pg_server else "sqlite"
+        self.registered: set[str] = set()  # clients of this system assessment knows
+        self.databases: list[str] = []
         groups = {f"JINGKANG_{s.upper()}_GROUP": f"bench-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES}
         start_groups_at_end(kafka, list(groups.values()))
         env = dict(os.environ, JINGKANG_KAFKA=kafka, PYTHONPATH=str(ROOT), JINGKANG_JWT_KEY=JWT_KEY, **groups)
         for s in SERVICES:
             env.pop(f"JINGKANG_{s.upper()}_STORE", None)  # SQLite files in the data dir, as the e2e tests run it
+        if pg_server:
+            import psycopg
+
+            run = uuid.uuid4().hex[:8]
+            with psycopg.connect(f"{pg_server}/jingkang_test", autocommit=True) as conn:
+                for s in SERVICES:
+                    self.databases.append(f"bench_{run}_{s}")
+                    conn.execute(f"CREATE DATABASE {self.databases[-1]}")
+                    env[f"JINGKANG_{s.upper()}_STORE"] = f"{pg_server}/{self.databases[-1]}"
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(base_port),
-                                      "--data-dir", str(self.data)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                      "--data-dir", str(self.data), "--scale", str(scale)], cwd=ROOT, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             for line in self.proc.stdout:
                 if "Jingkang is up" in line:
@@ -125,6 +141,23 @@ class System:
         except BaseException:
             self.stop()
             raise
+
+    def memory(self) -> dict:
+        """Resident memory (MiB) of each process run.py started, by service-process."""
+        out: dict[str, float] = {}
+        for child in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+            try:
+                args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                rss = next(int(line.split()[1]) for line in Path(f"/proc/{child}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                continue
+            name = "-".join(a.decode().split(".")[-1] for a in args[2:4] if a)
+            key, n = name, 2
+            while key in out:
+                key, n = f"{name}-{n}", n + 1
+            out[key] = round(rss / 1024, 1)
+        return out
 
     @staticmethod
     def _ready(url: str) -> bool:
@@ -144,6 +177,13 @@ class System:
                 self.proc.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if self.databases:
+            import psycopg
+
+            with psycopg.connect(f"{self.pg_server}/jingkang_test", autocommit=True) as conn:
+                for name in self.databases:
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            self.databases = []
 
 
 # --- end-to-end latency ------------------------------------------------------------------------------
@@ -263,6 +303,102 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
             "from_send": summary_ms([seen[c] - sent_at[c] for c in seen if c in sent_at])}
 
 
+BASELINE = {"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True, "functional_score": 70,
+            "assessor": "bench-assessor"}
+RELAPSE = {"kind": "process", "stability": "unstable", "risk_level": 4, "willing": True, "functional_score": 45,
+           "assessor": "bench-assessor"}
+
+
+async def assessed_clients(system: System, clients: list[str], concurrency: int = 8) -> list[str]:
+    """Clients assessment knows with a baseline assessment recorded, and notification knows
+    too (setup for the relapse path, not measured)."""
+    headers = auth()
+    out: list[str] = []
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=30) as http:
+        async def one(client_id: str) -> None:
+            async with sem:
+                r = await http.post(f"{system.url['assessment']}/v1/clients/{client_id}/assessments", json=BASELINE,
+                                    headers=headers)
+                if r.status_code == 201:
+                    out.append(client_id)
+        await asyncio.gather(*(one(c) for c in clients))
+    return out
+
+
+async def relapse_step(system: System, clients: list[str], rate: float, drain: float) -> dict:
+    """The second path: record a relapse (assessment's 201 on a process assessment, unstable,
+    risk 4) at a fixed rate, and watch notification tell of the medical referral it opened:
+    assessment API -> store -> relay -> Kafka (RelapseDetected) -> referral worker -> store ->
+    relay -> Kafka (TransferRequested) -> notification worker -> store -> API."""
+    headers = auth()
+    accepted: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    http_latency: list[float] = []
+    errors = 0
+    sending_done = asyncio.Event()
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as http:
+        async def relapse(client_id: str) -> None:
+            nonlocal errors
+            sent = time.perf_counter()
+            try:
+                r = await http.post(f"{system.url['assessment']}/v1/clients/{client_id}/assessments", json=RELAPSE,
+                                    headers=headers)
+            except httpx.HTTPError:
+                errors += 1
+                return
+            if r.status_code != 201:
+                errors += 1
+                return
+            accepted[client_id] = time.perf_counter()
+            http_latency.append(accepted[client_id] - sent)
+
+        async def poll_one(client_id: str) -> None:
+            try:
+                r = await http.get(f"{system.url['notification']}/v1/notifications", params={"client_id": client_id},
+                                   headers=headers)
+            except httpx.HTTPError:
+                return
+            if r.status_code == 200 and client_id not in seen and any(
+                    n["kind"] == "transfer_requested" for n in r.json()["notifications"]):
+                seen[client_id] = time.perf_counter()
+
+        async def poller() -> None:
+            sem = asyncio.Semaphore(16)
+
+            async def limited(c: str) -> None:
+                async with sem:
+                    await poll_one(c)
+            while True:
+                pending = [c for c in accepted if c not in seen]
+                if sending_done.is_set() and not pending:
+                    return
+                if pending:
+                    await asyncio.gather(*(limited(c) for c in pending))
+                await asyncio.sleep(0.02)
+
+        poll_task = asyncio.create_task(poller())
+        started = time.perf_counter()
+        tasks = []
+        for i, client_id in enumerate(clients):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(relapse(client_id)))
+        send_seconds = time.perf_counter() - started
+        await asyncio.wait(tasks, timeout=drain)
+        sending_done.set()
+        try:
+            await asyncio.wait_for(poll_task, timeout=drain)
+        except asyncio.TimeoutError:
+            pass
+    latencies = [seen[c] - accepted[c] for c in seen if c in accepted]
+    return {"rate": rate, "requests": len(clients), "accepted": len(accepted), "errors": errors, "seen": len(latencies),
+            "not_seen_after_drain": len(accepted) - len(latencies),
+            "send_rate": round(len(clients) / send_seconds, 1) if send_seconds else None,
+            **summary_ms(latencies), "http": summary_ms(http_latency)}
+
+
 def raw_kafka_step(kafka: str, topic: str, rate: float, n: int, drain: float) -> dict:
     """The raw baseline: kafka-python producer (the relay's settings) -> a plain KafkaConsumer
     in another thread, at the same fixed rate; latency from send() to receipt."""
@@ -326,10 +462,45 @@ def saturated(step: dict, received_key: str, total_key: str, p99_limit_ms: float
     return ""
 
 
+def ladder(system: System, rates: list[float], seconds: float, drain: float, p99_limit_ms: float) -> list[dict]:
+    """Registration -> assessment knows the client, each rate for `seconds`, until a step saturates."""
+    steps = []
+    for rate in rates:
+        applications = asyncio.run(consented_applications(system, int(rate * seconds)))
+        step = asyncio.run(e2e_step(system, applications, rate, seconds, drain))
+        steps.append(step)
+        step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)
+        print(f"bench: e2e {system.kind} {json.dumps(step)}", flush=True)
+        if step["saturated"]:
+            break
+    return steps
+
+
+def relapse_ladder(system: System, rates: list[float], seconds: float, drain: float, p99_limit_ms: float) -> list[dict]:
+    """Relapse -> notification tells of the medical referral, on clients the first ladder registered."""
+    steps = []
+    pool = [c for c in registered if c in system.registered]
+    for rate in rates:
+        n = int(rate * seconds)
+        if len(pool) < n:
+            break
+        clients, pool[:n] = asyncio.run(assessed_clients(system, pool[:n])), []
+        step = asyncio.run(relapse_step(system, clients, rate, drain))
+        steps.append(step)
+        step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)
+        print(f"bench: relapse {system.kind} {json.dumps(step)}", flush=True)
+        if step["saturated"]:
+            break
+    return steps
+
+
 def bench_e2e(kafka: str, base_port: int, rates: list[float], seconds: float, p99_limit_ms: float = 5000,
-              drain: float = 30, http: dict | None = None) -> dict:
+              drain: float = 30, http: dict | None = None, pg_server: str | None = None,
+              relapse_rates: list[float] = (), scale: int = 1, sqlite: bool = True) -> dict:
     """Both ladders: each rate for `seconds`, stepping up until a step saturates (p99 above the
-    limit, something not seen after the drain, or the requested rate not achieved)."""
+    limit, something not seen after the drain, or the requested rate not achieved); the
+    system's ladder on SQLite stores, then (with pg_server) on PostgreSQL stores; the relapse
+    path at `relapse_rates` on each; the HTTP benchmark (`http`) on each."""
     from shared.topics import ensure_topics
 
     topic = "jingkang.benchrtt.v1"
@@ -342,44 +513,60 @@ def bench_e2e(kafka: str, base_port: int, rates: list[float], seconds: float, p9
         step["saturated"] = saturated(step, "received", "messages", p99_limit_ms)
         if step["saturated"]:
             break
-    system = System(kafka, base_port)
-    steps = []
-    try:
-        # Warm up: a few registrations end to end (topics, consumer group assignment, connections).
-        warm = asyncio.run(consented_applications(system, 5))
-        warmed = asyncio.run(e2e_step(system, warm, 1, 5, drain=120))
-        if warmed["seen"] < len(warm):
-            raise RuntimeError(f"warm-up: assessment learned {warmed['seen']} of {len(warm)} clients in 120 s")
-        for rate in rates:
-            applications = asyncio.run(consented_applications(system, int(rate * seconds)))
-            step = asyncio.run(e2e_step(system, applications, rate, seconds, drain))
-            steps.append(step)
-            step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)
-            print(f"bench: e2e system {json.dumps(step)}", flush=True)
-            if step["saturated"]:
-                break
-        if http is not None:  # the HTTP throughput benchmark, on the clients just registered
-            time.sleep(5)  # let the last step's backlog settle
-            if not registered:
-                raise RuntimeError("no registered client to record sessions for")
-            http["result"] = bench_http(system, list(registered), http["concurrencies"], http["seconds"], base_port + 50)
-    finally:
-        system.stop()
     by_rate = {s["rate"]: s for s in raw_steps}
-    for s in steps:
-        raw = by_rate.get(s["rate"])
-        if raw and raw["p50_ms"] and s["p50_ms"]:
-            s["raw_p50_ms"], s["raw_p99_ms"] = raw["p50_ms"], raw["p99_ms"]
-            s["p50_vs_raw"] = round(s["p50_ms"] / raw["p50_ms"], 1)
-    return {"seconds_per_step": seconds, "p99_limit_ms": p99_limit_ms, "system": steps, "raw": raw_steps,
+    stores: dict[str, dict] = {}
+    kinds = ([("sqlite", None)] if sqlite else []) + ([("postgres", pg_server)] if pg_server else [])
+    for kind, server in kinds:
+        system = System(kafka, base_port, server, scale)
+        out: dict = {"scale": scale}
+        try:
+            before = len(registered)
+            # Warm up: a few registrations end to end (topics, consumer group assignment, connections).
+            warm = asyncio.run(consented_applications(system, 5))
+            warmed = asyncio.run(e2e_step(system, warm, 1, 5, drain=120))
+            if warmed["seen"] < len(warm):
+                raise RuntimeError(f"warm-up: assessment learned {warmed['seen']} of {len(warm)} clients in 120 s")
+            out["system"] = ladder(system, rates, seconds, drain, p99_limit_ms)
+            system.registered = set(registered[before:])
+            out["memory_mib"] = system.memory()
+            if relapse_rates:
+                time.sleep(5)  # let the last step's backlog settle
+                out["relapse"] = relapse_ladder(system, list(relapse_rates), seconds, drain, p99_limit_ms)
+            if http is not None:  # the HTTP throughput benchmark, on the clients just registered
+                time.sleep(5)
+                mine = [c for c in registered[before:]]
+                if not mine:
+                    raise RuntimeError("no registered client to record sessions for")
+                out["http"] = bench_http(system, mine, http["concurrencies"], http["seconds"], base_port + 50,
+                                         pg_server=server)
+        finally:
+            system.stop()
+        for s_ in out["system"]:
+            raw = by_rate.get(s_["rate"])
+            if raw and raw["p50_ms"] and s_["p50_ms"]:
+                s_["raw_p50_ms"], s_["raw_p99_ms"] = raw["p50_ms"], raw["p99_ms"]
+                s_["p50_vs_raw"] = round(s_["p50_ms"] / raw["p50_ms"], 1)
+        stores[kind] = out
+    return {"seconds_per_step": seconds, "p99_limit_ms": p99_limit_ms, "raw": raw_steps, "stores": stores,
             "path": "POST intake /register (201) -> first 200 from GET assessment /v1/clients/{id}/record (polled every ~20 ms)",
-            "stores": "SQLite (deploy/run.py default; relay polls every 0.2 s)"}
+            "relapse_path": "POST assessment /assessments (relapse, 201) -> first GET notification /v1/notifications "
+                            "listing transfer_requested (polled every ~20 ms)",
+            "store_kinds": {"sqlite": "SQLite files (deploy/run.py default; the relay polls)",
+                            "postgres": "PostgreSQL, a database per service (relays woken by LISTEN/NOTIFY)"}}
 
 
 # --- HTTP command throughput -------------------------------------------------------------------------
 
 def stored_session_bytes(system: System) -> int:
-    """Mean size of a stored ServiceSessionDelivered event in assessment's SQLite store."""
+    """Mean size of a stored ServiceSessionDelivered event in assessment's store."""
+    if system.databases:
+        import psycopg
+
+        with psycopg.connect(f"{system.pg_server}/{system.databases[SERVICES.index('assessment')]}") as conn:
+            row = conn.execute("SELECT avg(length(state)), count(*) FROM assessment_events WHERE topic LIKE '%%Session%%'").fetchone()
+        if row and row[1]:
+            return int(row[0])
+        raise RuntimeError("no stored session events found in assessment's database")
     for path in system.data.rglob("*assessment*"):
         if path.suffix not in (".sqlite", ".db", ".sqlite3"):
             continue
@@ -421,7 +608,8 @@ async def closed_loop(url_for, body: dict, headers: dict, concurrency: int, seco
             "per_s": round(len(done) / elapsed, 1), **summary_ms(done)}
 
 
-def bench_http(system: System, clients: list[str], concurrencies: list[int], seconds: float, raw_port: int) -> dict:
+def bench_http(system: System, clients: list[str], concurrencies: list[int], seconds: float, raw_port: int,
+               pg_server: str | None = None) -> dict:
     """POST /v1/clients/{id}/sessions on assessment's API process (one uvicorn process; the
     rest of the system runs as usual, so its relay publishes what is appended), against a
     minimal FastAPI app doing one raw SQLite INSERT+COMMIT of the same size per request.
@@ -442,7 +630,7 @@ def bench_http(system: System, clients: list[str], concurrencies: list[int], sec
 
     asyncio.run(closed_loop(system_url(1), body, headers, 1, 2))  # warm up
     size = stored_session_bytes(system)
-    db = system.data / "raw-http.sqlite"
+    db = f"{pg_server}/jingkang_test" if pg_server else system.data / "raw-http.sqlite"
     raw = subprocess.Popen([sys.executable, str(ROOT / "bench/raw_app.py"), str(raw_port), str(db), str(size)],
                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
@@ -462,5 +650,5 @@ def bench_http(system: System, clients: list[str], concurrencies: list[int], sec
     finally:
         raw.terminate()
         raw.wait(timeout=10)
-    return {"seconds_per_level": seconds, "stored_event_bytes": size, "store": "SQLite (both)",
+    return {"seconds_per_level": seconds, "stored_event_bytes": size, "store": "PostgreSQL (both)" if pg_server else "SQLite (both)",
             "command": "assessment POST /v1/clients/{id}/sessions (ServiceSessionDelivered)", "levels": rows}

@@ -1,9 +1,10 @@
 """The raw baseline of the HTTP throughput benchmark: a minimal FastAPI app under uvicorn
 (one process, like a service's API process) that validates a body of the same shape as
-assessment's POST /v1/clients/{id}/sessions and does one raw SQLite INSERT + COMMIT of a
-blob of the same size as the stored event, per request (WAL, as eventsourcing sets it).
+assessment's POST /v1/clients/{id}/sessions and does one raw INSERT + COMMIT of a blob of
+the same size as the stored event, per request: in SQLite (WAL, as eventsourcing sets it),
+or in PostgreSQL through a psycopg pool of the API's size (4) when DB is a postgresql:// URL.
 
-    python bench/raw_app.py PORT DB_PATH STATE_BYTES"""
+    python bench/raw_app.py PORT DB STATE_BYTES"""
 from __future__ import annotations
 
 import os
@@ -31,6 +32,8 @@ class SessionIn(BaseModel):
 
 
 def create_app(db_path: str, state_bytes: int) -> FastAPI:
+    if db_path.startswith("postgresql://"):
+        return create_pg_app(db_path, state_bytes)
     local = threading.local()
     init = sqlite3.connect(db_path, isolation_level=None)
     init.execute("PRAGMA journal_mode=WAL")
@@ -51,6 +54,29 @@ def create_app(db_path: str, state_bytes: int) -> FastAPI:
         c.execute("BEGIN IMMEDIATE")
         c.execute("INSERT INTO events VALUES (?, 1, 'raw:SessionDelivered', ?)", (str(uuid.uuid4()), filler))
         c.execute("COMMIT")
+        return {"client_id": str(client_id), "minutes": body.minutes}
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def create_pg_app(url: str, state_bytes: int) -> FastAPI:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    with psycopg.connect(url, autocommit=True) as init:
+        init.execute("CREATE TABLE IF NOT EXISTS raw_events (originator_id uuid, originator_version int, topic text, state bytea)")
+    pool = ConnectionPool(url, min_size=4, max_size=4, open=True, kwargs={"autocommit": True})
+    filler = os.urandom(state_bytes)
+    app = FastAPI()
+
+    @app.post("/v1/clients/{client_id}/sessions", status_code=201)
+    def record(client_id: UUID, body: SessionIn) -> dict:
+        with pool.connection() as conn, conn.transaction():
+            conn.execute("INSERT INTO raw_events VALUES (%s, 1, 'raw:SessionDelivered', %s)", (uuid.uuid4(), filler))
         return {"client_id": str(client_id), "minutes": body.minutes}
 
     @app.get("/health")

@@ -340,32 +340,51 @@ def markdown(result: dict) -> str:
     if "e2e" in result:
         r = result["e2e"]
         ms = lambda v: "–" if v is None else f"{v:,.0f}"  # noqa: E731
-        lines += ["", f"End-to-end latency, {r['path']}; {r['stores']}; {r['seconds_per_step']} s per rate, open loop. "
-                  "Raw baseline: kafka-python producer (the relay's settings) → plain KafkaConsumer, same rates.", "",
-                  "| rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms | p99 ms from send | raw p50 ms | raw p95 ms | raw p99 ms | p50 ÷ raw p50 |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         raw = {s_["rate"]: s_ for s_ in r["raw"]}
-        for s_ in r["system"]:
-            b = raw.get(s_["rate"], {})
-            lines.append(f"| {s_['rate']:g} | {s_['seen']} / {s_['requests']} | {ms(s_['p50_ms'])} | {ms(s_['p95_ms'])} | {ms(s_['p99_ms'])} | "
-                         f"{ms(s_['http']['p99_ms'])} | {ms(s_.get('from_send', {}).get('p99_ms'))} | {ms(b.get('p50_ms'))} | {ms(b.get('p95_ms'))} | {ms(b.get('p99_ms'))} | "
-                         f"{s_.get('p50_vs_raw', '–')}× |")
-        for b in r["raw"][len(r["system"]):]:
-            lines.append(f"| {b['rate']:g} (raw only) | | | | | | | {ms(b['p50_ms'])} | {ms(b['p95_ms'])} | {ms(b['p99_ms'])} | |")
-        last = r["system"][-1] if r["system"] else None
-        if last and last.get("saturated"):
-            lines.append(f"\nSaturated at {last['rate']:g} requests/s ({last['saturated']}); the ladder stops there.")
-    if "http" in result:
-        r = result["http"]
-        lines += ["", f"HTTP command throughput, {r['command']} on one API process, closed loop, {r['seconds_per_level']} s "
-                  f"per level; raw baseline: minimal FastAPI + uvicorn app, one raw SQLite INSERT + COMMIT of "
-                  f"{r['stored_event_bytes']} bytes per request. Store: {r['store']}.", "",
-                  "| concurrent clients | Jingkang req/s | p50 ms | p99 ms | raw req/s | raw p50 ms | raw p99 ms | ratio (Jingkang ÷ raw) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for row in r["levels"]:
-            s_, b = row["system"], row["raw"]
-            lines.append(f"| {row['concurrency']} | {s_['per_s']:,.0f} | {s_['p50_ms']:,.0f} | {s_['p99_ms']:,.0f} | {b['per_s']:,.0f} | "
-                         f"{b['p50_ms']:,.0f} | {b['p99_ms']:,.0f} | {row['ratio']} |")
+        lines += ["", f"End-to-end latency, {r['path']}; {r['seconds_per_step']} s per rate, open loop. "
+                  "Raw baseline: kafka-python producer (the relay's settings) → plain KafkaConsumer, same rates.", "",
+                  "| stores | rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms | p99 ms from send | raw p50 ms | raw p99 ms | p50 ÷ raw p50 |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for kind, out in r["stores"].items():
+            for s_ in out["system"]:
+                b = raw.get(s_["rate"], {})
+                lines.append(f"| {kind} | {s_['rate']:g} | {s_['seen']} / {s_['requests']} | {ms(s_['p50_ms'])} | {ms(s_['p95_ms'])} | "
+                             f"{ms(s_['p99_ms'])} | {ms(s_['http']['p99_ms'])} | {ms(s_.get('from_send', {}).get('p99_ms'))} | "
+                             f"{ms(b.get('p50_ms'))} | {ms(b.get('p99_ms'))} | {s_.get('p50_vs_raw', '–')}× |")
+        for b in r["raw"]:
+            lines.append(f"| raw Kafka | {b['rate']:g} | {b['received']} / {b['messages']} | {ms(b['p50_ms'])} | {ms(b['p95_ms'])} | "
+                         f"{ms(b['p99_ms'])} | | | | | |")
+        for kind, out in r["stores"].items():
+            last = out["system"][-1] if out["system"] else None
+            if last and last.get("saturated"):
+                lines.append(f"\n{kind}: saturated at {last['rate']:g} registrations/s ({last['saturated']}); the ladder stops there.")
+        if any(out.get("relapse") for out in r["stores"].values()):
+            lines += ["", f"Second path, {r['relapse_path']}.", "",
+                      "| stores | rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms |", "| --- | --- | --- | --- | --- | --- | --- |"]
+            for kind, out in r["stores"].items():
+                for s_ in out.get("relapse", []):
+                    lines.append(f"| {kind} | {s_['rate']:g} | {s_['seen']} / {s_['requests']} | {ms(s_['p50_ms'])} | "
+                                 f"{ms(s_['p95_ms'])} | {ms(s_['p99_ms'])} | {ms(s_['http']['p99_ms'])} |")
+        lines += ["", "Resident memory of the running system (MiB, after the ladder):", "",
+                  "| stores | processes | total MiB | largest |", "| --- | --- | --- | --- |"]
+        for kind, out in r["stores"].items():
+            mem = out.get("memory_mib", {})
+            if mem:
+                top = max(mem, key=mem.get)
+                lines.append(f"| {kind} (scale {out.get('scale', 1)}) | {len(mem)} | {sum(mem.values()):,.0f} | {top} {mem[top]:,.0f} |")
+        for kind, out in r["stores"].items():
+            if "http" not in out:
+                continue
+            h = out["http"]
+            lines += ["", f"HTTP command throughput, {h['command']} on one API process, closed loop, {h['seconds_per_level']} s "
+                      f"per level; raw baseline: minimal FastAPI + uvicorn app, one raw INSERT + COMMIT of "
+                      f"{h['stored_event_bytes']} bytes per request. Store: {h['store']}.", "",
+                      "| concurrent clients | Jingkang req/s | p50 ms | p99 ms | raw req/s | raw p50 ms | raw p99 ms | ratio (Jingkang ÷ raw) |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for row in h["levels"]:
+                s_, b = row["system"], row["raw"]
+                lines.append(f"| {row['concurrency']} | {s_['per_s']:,.0f} | {s_['p50_ms']:,.0f} | {s_['p99_ms']:,.0f} | {b['per_s']:,.0f} | "
+                             f"{b['p50_ms']:,.0f} | {b['p99_ms']:,.0f} | {row['ratio']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -374,10 +393,14 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
     parser.add_argument("--out", default="latest", help="results go to bench/results/OUT.json and OUT.md")
     parser.add_argument("--only", default="append,relay,replay,snapshot,growth,e2e,http")
+    parser.add_argument("--stores", choices=("both", "sqlite", "postgres"), default="both",
+                        help="the stores the running system's benchmarks (e2e, http) use")
+    parser.add_argument("--scale", type=int, default=1, help="API processes and workers per service (deploy/run.py --scale)")
     args = parser.parse_args()
     wanted = set(args.only.split(","))
     sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000],
-             "e2e_rates": [5, 10, 20, 30, 40, 60], "e2e_seconds": 10, "http_concurrency": [1, 4, 16], "http_seconds": 8}
+             "e2e_rates": [5, 10, 20, 30, 40, 50, 60, 80, 100], "e2e_seconds": 10, "relapse_rates": [5, 10, 20],
+             "http_concurrency": [1, 4, 16], "http_seconds": 8}
     if args.full:
         sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
     start_infrastructure()
@@ -390,16 +413,17 @@ def main() -> None:
         # One system start for both: the throughput benchmark uses the clients the latency one registered.
         import e2e as end_to_end  # bench/e2e.py
         rates = sizes["e2e_rates"] if "e2e" in wanted else sizes["e2e_rates"][:1]
-        runs["e2e"] = lambda: end_to_end.bench_e2e(KAFKA, E2E_BASE_PORT, rates, sizes["e2e_seconds"], http=http)
+        pg_server = PG_URL.rsplit("/", 1)[0] if args.stores in ("both", "postgres") else None
+        runs["e2e"] = lambda: end_to_end.bench_e2e(
+            KAFKA, E2E_BASE_PORT, rates, sizes["e2e_seconds"], http=http, pg_server=pg_server,
+            relapse_rates=sizes["relapse_rates"] if "e2e" in wanted else [], scale=args.scale,
+            sqlite=args.stores in ("both", "sqlite"))
     for name, run in runs.items():
         if name in wanted or (name == "e2e" and http is not None):
             print(f"bench: {name} ...", flush=True)
             result[name] = run()
             print(f"bench: {name}: {json.dumps(result[name])}", flush=True)
-            if name == "e2e" and http is not None:
-                result["http"] = http["result"]
-                if "e2e" not in wanted:
-                    del result["e2e"]
+
     result["machine"]["load_average_at_end"] = [round(x, 1) for x in os.getloadavg()]
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)

@@ -493,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: stopped: {e}", file=sys.stderr)
         return 1
     print("demo: loaded " + ", ".join(f"{n} {what}" for what, n in demo.counts.items()))
-    print("demo: sign in at http://127.0.0.1:8000 as worker1, hospital1, admin1, funding1, funding2 or auditor1")
+    print(f"demo: sign in at http://{args.host}:{args.base_port - 1} (the console) as worker1, hospital1, admin1, "
+          "funding1, funding2 or auditor1")
     return 0
 
 

@@ -5,6 +5,11 @@
                          (defaults the `make up` ports: intake 8001 … notification 8005, supervision 8006)
   JINGKANG_JWT_KEY, JINGKANG_JWT_ISSUER   the development key and issuer DevSignIn signs tokens with
   JINGKANG_CONSOLE_SIGNIN  dev or oidc (default dev outside production; production never offers dev)
+  JINGKANG_OIDC_ISSUER, JINGKANG_OIDC_*   oidc: the identity provider and its claims (shared/settings.py)
+  JINGKANG_CONSOLE_OIDC_CLIENT_ID, JINGKANG_CONSOLE_OIDC_CLIENT_SECRET   oidc: the console's client
+                         (default id jingkang-console; the secret is required)
+  JINGKANG_CONSOLE_URL   oidc: where browsers reach the console, for the redirect back
+                         (default http://127.0.0.1:<port>)
   JINGKANG_CONSOLE_SESSION_SECONDS  how long a session lasts after sign-in (default 8 hours)
   JINGKANG_CONSOLE_DEMO_USERS  the demo staff list for DevSignIn (default deploy/demo/users.json)
   JINGKANG_CONSOLE_TIMEOUT_SECONDS  how long a call to a service may take (default 10)
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from shared.settings import DEFAULT_PORTS, SettingsError
+from shared.settings import DEFAULT_PORTS, OidcSettings, SettingsError, load_oidc_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PORTS = {**DEFAULT_PORTS, "supervision": 8006}
@@ -34,6 +39,7 @@ class ConsoleSettings:
     signin: str = "dev"
     jwt_key: str | None = None
     jwt_issuer: str = "jingkang-dev"
+    oidc: OidcSettings | None = None  # JINGKANG_OIDC_*: the identity provider, as the services read it
     session_seconds: int = 8 * 3600
     demo_users: Path = ROOT / "deploy/demo/users.json"
     timeout_seconds: float = 10.0
@@ -62,6 +68,7 @@ def load_console_settings(environ: Mapping[str, str] | None = None) -> ConsoleSe
         signin=signin,
         jwt_key=env.get("JINGKANG_JWT_KEY") or None,
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
+        oidc=load_oidc_settings(env),
         session_seconds=int(env.get("JINGKANG_CONSOLE_SESSION_SECONDS", str(8 * 3600))),
         demo_users=Path(env.get("JINGKANG_CONSOLE_DEMO_USERS") or ROOT / "deploy/demo/users.json"),
         timeout_seconds=float(env.get("JINGKANG_CONSOLE_TIMEOUT_SECONDS", "10")),

@@ -15,6 +15,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# Keycloak comes as a zip (deploy/keycloak/keycloak.sh unpacks it and polls it with curl).
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-packages.sh: installing ${missing[*]}" >&2

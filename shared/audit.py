@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Callable, Iterable, Mapping
 from uuid import UUID
 

@@ -86,22 +86,22 @@ class Authority:
             raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         token = authorization[7:].strip()
         try:
-            alg = jwt.get_unverified_header(token).get("alg")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
             raise refused(f"not a JWT: {e}") from None
-        if alg == ALGORITHM and self.key:
+        if header.get("alg") == ALGORITHM and self.key:
             return self._development_principal(token)
         if self.provider is None:
-            raise refused(f"algorithm {str(alg)[:16]!r} is not accepted")
+            raise refused(f"algorithm {str(header.get('alg'))[:16]!r} is not accepted")
         try:
-            claims = self.provider.verify(token)
+            claims = self.provider.verify(token, header=header)
         except TokenRefused as e:
             raise refused(str(e)) from None
         except ProviderUnreachable:
             raise HTTPException(503, "the identity provider cannot be reached to check the token; retry later",
                                 headers={"Retry-After": "5"}) from None
         rules = self.provider.settings
-        return Principal(str(claims["sub"])[:64], role_in(claims, rules.role_claim),
+        return Principal(actor_in(claims, rules.actor_claim), role_in(claims, rules.role_claim),
                          districts_in(claims, rules.districts_claim))
 
     def _development_principal(self, token: str) -> Principal:
@@ -130,6 +130,13 @@ def claim(claims: dict, path: str) -> object:
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def actor_in(claims: dict, path: str) -> str:
+    value = claim(claims, path)
+    if not isinstance(value, str) or not value.strip():
+        raise refused(f"claim {path} must name who acts (a staff or system id)")
+    return value[:64]
 
 
 def role_in(claims: dict, path: str) -> str:

@@ -8,11 +8,14 @@ database administrator cannot rewrite. `verify` recomputes the chain from the st
 events and names the first record that was altered, deleted, inserted or reordered."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 from urllib.parse import parse_qs, urlparse
+
+from shared.store import pooled_transaction
 
 GENESIS = b"\x00" * 32
 TABLE = "jingkang_chain"
@@ -45,10 +48,13 @@ class MemorySeals:
 
 
 class SqlSeals:
-    """The seal table in the service's own database (PostgreSQL or SQLite)."""
+    """The seal table in the service's own database (PostgreSQL or SQLite). On PostgreSQL it
+    borrows from the process's pool when given one (the relay's: README "Connection budget"),
+    and otherwise connects per call (the auditor)."""
 
-    def __init__(self, store_url: str):
+    def __init__(self, store_url: str, pool=None):
         url = urlparse(store_url)
+        self.pool = pool
         self.postgres = url.scheme in ("postgresql", "postgres")
         if self.postgres:
             self.conninfo = store_url.split("?")[0]
@@ -58,37 +64,47 @@ class SqlSeals:
         else:
             self.path = url.path
             self.table, self.blob, self.ignore = TABLE, "BLOB", "ON CONFLICT (position) DO NOTHING"
-        with self._connect() as conn:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (position bigint PRIMARY KEY, hash {self.blob} NOT NULL)")
+        with self._transaction() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (position bigint PRIMARY KEY, hash {self.blob} NOT NULL)")
 
-    def _connect(self):
-        if self.postgres:
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A cursor in one transaction (committed when the block ends normally), rows as tuples."""
+        if self.postgres and self.pool is not None:
+            with pooled_transaction(self.pool) as cur:
+                yield cur
+        elif self.postgres:
             import psycopg
-            return psycopg.connect(self.conninfo, connect_timeout=5)
-        return sqlite3.connect(self.path, timeout=10)
+            with psycopg.connect(self.conninfo, connect_timeout=5) as conn, conn.cursor() as cur:
+                yield cur
+        else:
+            conn = sqlite3.connect(self.path, timeout=10)
+            try:
+                with conn:
+                    yield conn.cursor()
+            finally:
+                conn.close()
 
     def last(self) -> tuple[int, bytes]:
-        with self._connect() as conn:
-            row = conn.execute(f"SELECT position, hash FROM {self.table} ORDER BY position DESC LIMIT 1").fetchone()
+        with self._transaction() as cur:
+            row = cur.execute(f"SELECT position, hash FROM {self.table} ORDER BY position DESC LIMIT 1").fetchone()
         return (row[0], bytes(row[1])) if row else (0, GENESIS)
 
     def append(self, seals: list[tuple[int, bytes]]) -> None:
         if not seals:
             return
         mark = "%s" if self.postgres else "?"
-        with self._connect() as conn:
-            cur = conn.cursor()
+        with self._transaction() as cur:
             cur.executemany(f"INSERT INTO {self.table} (position, hash) VALUES ({mark}, {mark}) {self.ignore}", seals)
-            conn.commit()
 
     def all(self) -> Iterator[tuple[int, bytes]]:
-        with self._connect() as conn:
-            rows = conn.execute(f"SELECT position, hash FROM {self.table} ORDER BY position").fetchall()
+        with self._transaction() as cur:
+            rows = cur.execute(f"SELECT position, hash FROM {self.table} ORDER BY position").fetchall()
         return iter((p, bytes(h)) for p, h in rows)
 
 
-def seals_for(store_url: str) -> Seals:
-    return MemorySeals() if store_url.startswith("memory:") else SqlSeals(store_url)
+def seals_for(store_url: str, pool=None) -> Seals:
+    return MemorySeals() if store_url.startswith("memory:") else SqlSeals(store_url, pool)
 
 
 class Sealer:

@@ -193,20 +193,26 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: S
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes)
 
+    async def react_to(msg) -> None:
+        """One message, in isolation: processed, ignored, a duplicate, or dead-lettered with its
+        reason (EventConsumer.process never raises for a bad message); the next one follows.
+        Only the infrastructure failing (the dead-letter topic unreachable) stops the agent,
+        and then before the position is committed, so nothing is lost."""
+        outcome = await asyncio.to_thread(consumer.process, msg.topic, msg.partition, msg.offset, msg.value)
+        metrics.CONSUMED.labels(consumer.service, msg.topic, outcome.status).inc()
+        highwater = app.consumer.highwater(msg.tp)
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(consumer.service, msg.topic, str(msg.partition)).set(max(0, highwater - msg.offset - 1))
+        if outcome.dead_letter:
+            metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
+            log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
+            value, headers = dead_letter(outcome, msg.topic, msg.partition, msg.offset, msg.value)
+            await (await dead_letters.send(key=msg.key, value=value, headers=headers))
+            await asyncio.to_thread(consumer.dead_lettered, outcome)
+
     @app.agent(source, name=f"jingkang-{consumer.service}-events")
     async def react(stream):
         async for event in stream.events():
-            msg = event.message
-            outcome = await asyncio.to_thread(consumer.process, msg.topic, msg.partition, msg.offset, msg.value)
-            metrics.CONSUMED.labels(consumer.service, msg.topic, outcome.status).inc()
-            highwater = app.consumer.highwater(event.message.tp)
-            if highwater is not None:
-                metrics.CONSUMER_LAG.labels(consumer.service, msg.topic, str(msg.partition)).set(max(0, highwater - msg.offset - 1))
-            if outcome.dead_letter:
-                metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
-                log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
-                value, headers = dead_letter(outcome, msg.topic, msg.partition, msg.offset, msg.value)
-                await (await dead_letters.send(key=msg.key, value=value, headers=headers))
-                await asyncio.to_thread(consumer.dead_lettered, outcome)
+            await react_to(event.message)
 
     return app

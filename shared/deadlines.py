@@ -9,20 +9,33 @@ which returns the aggregates it changed; those and the Calendar's new position a
 together. So a deadline fires after a restart, and one whose day is already past when it
 is scheduled (an event that arrived while the service was down) fires at the next tick.
 `on_due` must be idempotent (check the aggregate's state): a tick can repeat after a crash.
+
+Each entry is handled in isolation: one that raises (a bug, a conflicting write, an
+aggregate in a state nobody foresaw) saves nothing of its own, is recorded on the Calendar
+with its reason (`EntryFailed`, logged once) and the others of the tick proceed. A failed
+entry of a day already passed is tried again at the next ticks, up to MAX_ENTRY_ATTEMPTS,
+then given up (`EntryAbandoned`, an error in the log): it never holds the calendar back.
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 from typing import Any, Callable, Iterable, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.errors import DomainError
+from shared.metrics import DEADLINE_FAILURES
+
+log = logging.getLogger("jingkang.deadlines")
+
 OnDue = Callable[[str, UUID, date], Iterable[Any]]
 FIRST_LOOKBACK = timedelta(days=400)  # how far back a brand-new calendar starts looking
 # A day's agenda is split by subject so that commands scheduling on the same day for
 # different clients rarely touch the same aggregate (optimistic concurrency conflicts).
 SHARDS = 16
+MAX_ENTRY_ATTEMPTS = 5  # a failed entry of a past day is tried at this many ticks in all
 
 
 class Agenda(Aggregate):
@@ -70,9 +83,42 @@ class Calendar(Aggregate):
     def checked(self, day: date) -> None:
         self.checked_through = day
 
+    @property
+    def failures(self) -> dict[str, dict[str, Any]]:
+        """Entries that raised, by key, with their reason and attempts (calendars recorded
+        before this existed have none)."""
+        return self.__dict__.setdefault("_failures", {})
+
+    @staticmethod
+    def key(kind: str, subject_id: UUID, day: date) -> str:
+        return f"{kind}:{subject_id}:{day.isoformat()}"
+
+    @event("EntryFailed")
+    def entry_failed(self, kind: str, subject_id: UUID, day: date, reason: str, attempts: int) -> None:
+        self.failures[self.key(kind, subject_id, day)] = {"kind": kind, "subject_id": subject_id, "day": day,
+                                                          "reason": reason, "attempts": attempts}
+
+    @event("EntryRecovered")
+    def entry_recovered(self, key: str) -> None:
+        self.failures.pop(key, None)
+
+    @event("EntryAbandoned")
+    def entry_abandoned(self, key: str, reason: str) -> None:
+        self.failures.pop(key, None)
+
+
+AGENDA_SNAPSHOT_INTERVAL = 50
+
 
 class Deadlines:
     """Mixin for a ServiceApplication."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A day's agenda gains an event per deadline scheduled that day (every registration,
+        # every referral): a snapshot every AGENDA_SNAPSHOT_INTERVAL events keeps loading it
+        # cheap however busy the day (bench/README.md, "Where the time goes").
+        cls.snapshotting_intervals = {Agenda: AGENDA_SNAPSHOT_INTERVAL, **(getattr(cls, "snapshotting_intervals", None) or {})}
 
     def schedule(self, kind: str, subject_id: UUID, day: date) -> Agenda:
         (agenda,) = self.schedule_all([(kind, subject_id, day)])
@@ -104,7 +150,7 @@ class Deadlines:
             calendar = self.repository.get(Calendar.ID)
         else:
             calendar = Calendar(checked_through=today - FIRST_LOOKBACK)
-        fired = 0
+        fired = self._retry_failed(on_due, calendar)
         day = calendar.checked_through + timedelta(days=1)
         while day <= today:
             fired_that_day = 0
@@ -113,8 +159,12 @@ class Deadlines:
                 if agenda_id not in self.repository:
                     continue
                 for kind, subject_id in self.repository.get(agenda_id).entries:
-                    self.save(*on_due(kind, subject_id, day))  # one entry, one transaction
-                    fired_that_day += 1
+                    reason = self._fire(on_due, kind, subject_id, day)
+                    if reason is None:
+                        fired_that_day += 1
+                    elif Calendar.key(kind, subject_id, day) not in calendar.failures:
+                        log.error("deadline %s of %s on %s failed: %s; the others proceed", kind, subject_id, day, reason)
+                        calendar.entry_failed(kind=kind, subject_id=subject_id, day=day, reason=reason, attempts=1)
             fired += fired_that_day
             # Today is checked again at every tick: entries may still be added to it. A past
             # day that fired something is recorded at once (a crash repeats at most that day);
@@ -126,5 +176,37 @@ class Deadlines:
         yesterday = today - timedelta(days=1)
         if calendar.checked_through < yesterday:
             calendar.checked(day=yesterday)
+        if calendar.pending_events:
             self.save(calendar)
+        return fired
+
+    def _fire(self, on_due: OnDue, kind: str, subject_id: UUID, day: date) -> str | None:
+        """Hand one entry over and save what it changed, in its own transaction; None, or
+        why it failed (nothing of it was saved)."""
+        try:
+            self.save(*on_due(kind, subject_id, day))
+            return None
+        except Exception as e:  # isolated: recorded by the caller, the tick goes on
+            DEADLINE_FAILURES.labels(type(self).__name__, kind).inc()
+            # A domain error's message names ids and rules; other messages may quote values.
+            return f"{type(e).__name__}: {e}"[:300] if isinstance(e, DomainError) else type(e).__name__
+
+    def _retry_failed(self, on_due: OnDue, calendar: Calendar) -> int:
+        """Try again the failed entries of days the agenda loop no longer reads."""
+        fired = 0
+        for key, failure in list(calendar.failures.items()):
+            if failure["day"] > calendar.checked_through:
+                continue  # its day is still read by the agenda loop
+            kind, subject_id, day = failure["kind"], failure["subject_id"], failure["day"]
+            reason = self._fire(on_due, kind, subject_id, day)
+            if reason is None:
+                calendar.entry_recovered(key=key)
+                fired += 1
+            elif failure["attempts"] + 1 >= MAX_ENTRY_ATTEMPTS:
+                log.error("deadline %s of %s on %s given up after %d attempts: %s", kind, subject_id, day,
+                          failure["attempts"] + 1, reason)
+                calendar.entry_abandoned(key=key, reason=reason)
+            else:
+                calendar.entry_failed(kind=kind, subject_id=subject_id, day=day, reason=reason,
+                                      attempts=failure["attempts"] + 1)
         return fired

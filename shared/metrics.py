@@ -12,6 +12,8 @@ EVENTS_APPENDED = Counter("jingkang_events_appended_total", "Domain events store
 RELAY_LAG = Gauge("jingkang_relay_lag_events", "Stored position minus published position", ["service"])
 RELAY_BLOCKED = Gauge("jingkang_relay_blocked", "1 while the relay cannot publish the event at its position", ["service"])
 RELAY_PUBLISHED = Counter("jingkang_relay_published_total", "Log entries the relay has published", ["service"])
+DEADLINE_FAILURES = Counter("jingkang_deadline_failures_total", "Deadline entries that raised (isolated, recorded)",
+                            ["service", "kind"])
 CONSUMED = Counter("jingkang_consumer_messages_total", "Messages handled by a worker", ["service", "topic", "outcome"])
 DEAD_LETTERS = Counter("jingkang_dead_letters_total", "Messages sent to the dead-letter topic", ["service", "topic"])
 CONSUMER_LAG = Gauge("jingkang_consumer_lag_messages", "Partition high-water mark minus the message handled",

@@ -59,7 +59,9 @@ def fetch_json(url: str, timeout: float = 3.0) -> Any:
 
 class _IssuerKeys(PyJWKClient):
     """PyJWKClient fetching through `fetch` and keeping the last key set it got, so an outage of
-    the provider does not stop validation: while the provider is down the old keys are used."""
+    the provider does not stop validation: while the provider is down the old keys are used.
+    fetch_data is the documented point to override; it keeps PyJWKClient's cache and cooldown
+    bookkeeping as PyJWT 2.15 does (requirements.txt pins it)."""
 
     def __init__(self, uri: str, fetch: Fetch, *, lifespan: float, cooldown: float):
         super().__init__(uri, lifespan=lifespan, cooldown_duration=cooldown)
@@ -129,13 +131,16 @@ class Provider:
         except PyJWKClientError:
             raise TokenRefused(f"signed with key {kid[:64]!r}, which {self.issuer} does not have") from None
 
-    def verify(self, token: str, *, audience: str | None = None) -> dict:
+    def verify(self, token: str, *, audience: str | None = None, header: dict | None = None) -> dict:
         """The claims of a token this provider signed for `audience` (default: ours), or
-        TokenRefused saying why not; ProviderUnreachable when its keys were never fetched."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as e:
-            raise TokenRefused(f"not a JWT: {e}") from None
+        TokenRefused saying why not; ProviderUnreachable when its keys were never fetched.
+        `header`: the token's unverified header when the caller has read it already (parsing
+        a token costs more than checking its RS256 signature)."""
+        if header is None:
+            try:
+                header = jwt.get_unverified_header(token)
+            except jwt.PyJWTError as e:
+                raise TokenRefused(f"not a JWT: {e}") from None
         alg = header.get("alg")
         if alg not in ACCEPTED_ALGORITHMS:
             raise TokenRefused(f"algorithm {str(alg)[:16]!r} is not accepted: only {' or '.join(ACCEPTED_ALGORITHMS)} "

@@ -12,6 +12,7 @@ context), hash-chained with the rest of the log.
 The relay writes Blocked and Resumed once per incident, not per retry."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -40,9 +41,8 @@ class RelayOutbox(Aggregate):
         self.withheld: dict[str, str] = {}  # position (text: JSON keys) -> reason code
 
     @event("Blocked")
-    def blocked(self, position: int, reason: str) -> None:
-        self.blocked_at, self.reason = position, reason
-        self.blocked_since = self.modified_on
+    def blocked(self, position: int, reason: str, at: datetime) -> None:
+        self.blocked_at, self.reason, self.blocked_since = position, reason, at
 
     @event("Resumed")
     def resumed(self, position: int) -> None:
@@ -82,6 +82,6 @@ def relay_check(app: Any):
         outbox = outbox_of(app)
         if outbox is not None and outbox.blocked_at is not None:
             raise NotReady(f"the relay is blocked at position {outbox.blocked_at} ({outbox.reason}) since "
-                           f"{outbox.blocked_since:%Y-%m-%dT%H:%M:%SZ}; see README Operations")
+                           f"{outbox.blocked_since.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}; see README Operations")
 
     return check

@@ -12,9 +12,10 @@ made), the relay publishes everything before it, then stops there: later events 
 because an event about a client must not overtake an earlier one. It says so once, loudly:
 one error log line naming the position and the reason, `jingkang_relay_blocked` = 1,
 `jingkang_relay_lag_events` = stored − published (growing), and a `Blocked` record in the
-store (shared/outbox.py) that turns the API's /ready red. It retries with exponential
-backoff (up to RELAY_MAX_BACKOFF_SECONDS), so a transient cause (a broker restart) heals by
-itself and records `Resumed`.
+store (shared/outbox.py) that turns the API's /ready red; it is declared blocked after
+BLOCKED_AFTER_FAILURES failures in a row there. It retries with exponential backoff (up
+to RELAY_MAX_BACKOFF_SECONDS), so a transient cause (a broker restart) heals by itself
+(and records `Resumed` if it had been declared blocked).
 
 An operator resolves a permanent cause without touching the stored event (it is immutable
 and hash-chained): `python -m shared.relayctl status <service>` shows the position and the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
@@ -48,6 +50,9 @@ log = logging.getLogger("jingkang.relay")
 POSITION = "kafka-relay"
 RELAY_FIRST_BACKOFF_SECONDS = 1.0
 RELAY_MAX_BACKOFF_SECONDS = 60.0
+# Failures in a row at one position before the relay calls itself blocked: a broker restart
+# or a leader election is retried quietly (a warning), not reported as an incident.
+BLOCKED_AFTER_FAILURES = 3
 
 ToPublic = Callable[[Any], Iterable[PublicEvent]]
 
@@ -99,6 +104,7 @@ class OutboxRelay:
         self.max_backoff_seconds = max_backoff_seconds
         self.tracer = trace.get_tracer("jingkang.relay")
         self.blocked: RelayBlocked | None = None  # as last recorded (logged and stored once)
+        self._failing: list = [0, 0]  # [position, failures in a row there]
         self._outbox_read = False
 
     def published_position(self) -> int:
@@ -131,15 +137,18 @@ class OutboxRelay:
             raise
         published = [n for n in notifications if failure is None or n.id < failure[0]]
         if published:
-            self.sealer.commit(through=published[-1].id)  # seals first: a crash before the position only repeats them
+            # Seals first: a crash before the position only repeats them. Only a prefix was
+            # published when a failure cut the batch: only its seals are kept.
+            self.sealer.commit(through=published[-1].id if failure is not None else None)
             self.app.recorder.insert_tracking(Tracking(POSITION, published[-1].id))
             RELAY_PUBLISHED.labels(self.service).inc(len(published))
         else:
             self.sealer.reset()
         if failure is not None:
             reason = reason_of(failure[1])
-            self._record_blocked(failure[0], reason)
+            self._record_failure(failure[0], reason)
             raise RelayBlocked(failure[0], reason)
+        self._failing = [0, 0]
         if self.blocked is not None:
             self._record_resumed()
         return len(published)
@@ -197,6 +206,15 @@ class OutboxRelay:
             return [marker(subject_id=str(domain_event.originator_id), withheld_type=None, reason=reason)]
         return [marker(subject_id=p.subject, withheld_type=event_type(type(p)), reason=reason) for p in publics]
 
+    def _record_failure(self, position: int, reason: str) -> None:
+        if self._failing[0] != position:
+            self._failing = [position, 0]
+            if self.blocked is None:
+                log.warning("relay of %s could not publish position %d: %s; retrying", self.topic, position, reason)
+        self._failing[1] += 1
+        if self._failing[1] >= BLOCKED_AFTER_FAILURES or self.blocked is not None:
+            self._record_blocked(position, reason)
+
     def _record_blocked(self, position: int, reason: str) -> None:
         RELAY_BLOCKED.labels(self.service).set(1)
         if self.blocked is not None and self.blocked.position == position and self.blocked.reason == reason:
@@ -204,7 +222,7 @@ class OutboxRelay:
         self.blocked = RelayBlocked(position, reason)
         log.error("relay of %s blocked at position %d: %s; later events wait. If this does not heal, see "
                   "`python -m shared.relayctl status %s` (README Operations)", self.topic, position, reason, self.service)
-        self._save_outbox(lambda outbox: outbox.blocked(position=position, reason=reason))
+        self._save_outbox(lambda outbox: outbox.blocked(position=position, reason=reason, at=self.app.clock.now()))
 
     def _record_resumed(self) -> None:
         assert self.blocked is not None
@@ -251,8 +269,11 @@ class OutboxRelay:
 
 def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, stop: threading.Event) -> Callable[[float], None]:
     """How the relay sleeps until new events are stored: LISTEN/NOTIFY on PostgreSQL
-    (the channel `eventsourcing` notifies on insert), polling elsewhere."""
+    (the channel `eventsourcing` notifies on insert), a short adaptive poll of SQLite's
+    commit counter on SQLite, plain polling elsewhere."""
     url = urlparse(store_url)
+    if url.scheme == "sqlite":
+        return sqlite_waiter(url.path, poll_seconds, stop)
     if url.scheme not in ("postgresql", "postgres"):
         return lambda timeout: stop.wait(min(timeout, poll_seconds))
     import psycopg
@@ -275,8 +296,42 @@ def waiter_for(store_url: str, app: ServiceApplication, poll_seconds: float, sto
     return wait
 
 
+def sqlite_waiter(path: str, poll_seconds: float, stop: threading.Event,
+                  shortest: float = 0.005) -> Callable[[float], None]:
+    """Wake as soon as another connection committed to the SQLite file: `PRAGMA data_version`
+    (a counter in shared memory; no read of the log) checked every `shortest` seconds after
+    activity, backing off to poll_seconds while the store is idle. The relay's own position
+    commits count too: one needless wake per batch, which finds nothing and waits again."""
+    import sqlite3
+
+    state: dict[str, Any] = {"interval": shortest}
+
+    def wait(timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        try:
+            conn = state.get("conn")
+            if conn is None:
+                conn = state["conn"] = sqlite3.connect(path, timeout=10, check_same_thread=False)
+                state["version"] = conn.execute("PRAGMA data_version").fetchone()[0]
+            while not stop.is_set():
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != state["version"]:
+                    state["version"], state["interval"] = version, shortest
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                stop.wait(min(state["interval"], left))
+                state["interval"] = min(state["interval"] * 2, poll_seconds)
+        except sqlite3.Error:
+            state.pop("conn", None)
+            stop.wait(poll_seconds)
+
+    return wait
+
+
 def relay_for(settings, app: ServiceApplication, to_public: ToPublic, producer: KafkaProducer | None = None) -> OutboxRelay:
     """The relay of settings.service over `app`'s notification log."""
     return OutboxRelay(app, settings.service, to_public, producer or make_producer(settings.kafka_bootstrap, settings.max_event_bytes),
-                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url),
+                       batch_size=settings.relay_batch_size, seals=seals_for(settings.store_url, app.store_pool()),
                        max_backoff_seconds=settings.relay_max_backoff_seconds)

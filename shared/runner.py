@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -51,7 +52,16 @@ def configure_logging() -> None:
 def run_api(settings: ServiceSettings, create_app: Callable) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+    config = uvicorn.Config(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+    if not settings.reuse_port:
+        uvicorn.Server(config).run()
+        return
+    # Several API processes of one service on one port: the kernel spreads new connections.
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.http_host, settings.http_port))
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def run_relay(settings: ServiceSettings, create_relay: Callable) -> None:
@@ -138,6 +148,9 @@ def main(service: str, load_settings: Callable, create_app: Callable, create_rel
     if process not in runners:
         sys.exit(f"usage: python -m services.{service} api|relay|worker")
     settings = dataclasses.replace(load_settings(), process=process)
+    # Every PostgreSQL connection of this process says whose it is (pg_stat_activity's
+    # application_name): how the connection budget is checked on a running system.
+    os.environ.setdefault("PGAPPNAME", f"jingkang-{service}-{process}")
     setup_tracing(service, process, settings.trace_file)
     runner, factory = runners[process]
     sys.argv = sys.argv[:1]  # faust's worker parses argv itself

@@ -19,6 +19,8 @@ Shared:
   JINGKANG_OIDC_ISSUER   the OpenID Connect issuer whose RS256/ES256 tokens are accepted (shared/oidc.py);
                          required in production (https). With it:
   JINGKANG_OIDC_AUDIENCE          the audience tokens must name (default jingkang)
+  JINGKANG_OIDC_ACTOR_CLAIM       claim naming who acts, recorded in events: a staff or system id,
+                                  never a name (default sub; deploy/keycloak's realm: staff_id)
   JINGKANG_OIDC_ROLE_CLAIM        claim holding the role, a string or a list of roles, dotted for
                                   nested claims (default realm_access.roles, Keycloak's)
   JINGKANG_OIDC_DISTRICTS_CLAIM   claim holding the districts, a list (default districts)
@@ -28,6 +30,11 @@ Shared:
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
   JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_PG_POOL_API, JINGKANG_PG_POOL_RELAY, JINGKANG_PG_POOL_WORKER  PostgreSQL connections
+                         in the one pool of each kind of process (defaults 4, 2, 2; see
+                         pg_connections and README "Connection budget")
+  JINGKANG_REUSE_PORT    1: the API binds its port with SO_REUSEPORT, so several API processes
+                         of one service share it (deploy/run.py --scale)
   JINGKANG_MAX_EVENT_BYTES  the size budget of one event (default 256 KiB): the largest public
                          event a consumer accepts and the largest event the store records; the
                          relay's producer allows this plus KAFKA_OVERHEAD_BYTES, and the broker's
@@ -44,6 +51,13 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlparse
 
+# The connection budget (README "Connection budget"): each process has ONE psycopg pool of a
+# fixed size, shared by all its parts (the Application's recorder, intake's identity keys,
+# the relay's seals); the relay also holds two connections of its own for its whole life
+# (LISTEN, and the advisory lock that keeps a second relay on standby).
+DEFAULT_POOL_SIZES = {"api": 4, "relay": 2, "worker": 2}
+HELD_CONNECTIONS = {"relay": 2}
+OTHER_POOL_SIZE = 2  # tools and tests that open a store outside the three processes
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 # Room the producer's max_request_size leaves above the event budget for the key, headers and
@@ -62,6 +76,7 @@ class OidcSettings:
     """The identity provider whose tokens are accepted and how its claims are read."""
     issuer: str
     audience: str = "jingkang"
+    actor_claim: str = "sub"
     role_claim: str = "realm_access.roles"
     districts_claim: str = "districts"
     leeway_seconds: int = 30
@@ -96,9 +111,16 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    reuse_port: bool = False
+    pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pool_size(self) -> int:
+        """The size of this process's one PostgreSQL pool."""
+        return self.pool_sizes.get(self.process, OTHER_POOL_SIZE)
 
     @property
     def topic(self) -> str:
@@ -135,6 +157,8 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        pool_sizes=pool_sizes(env),
+        reuse_port=env.get("JINGKANG_REUSE_PORT", "") in ("1", "true", "yes"),
         max_event_bytes=int(env.get("JINGKANG_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)),
         max_request_bytes=int(env.get("JINGKANG_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
@@ -152,6 +176,25 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
     return settings
 
 
+def pool_sizes(environ: Mapping[str, str]) -> dict[str, int]:
+    """Pool size per kind of process, from JINGKANG_PG_POOL_<PROCESS> or the defaults."""
+    sizes = {}
+    for process, default in DEFAULT_POOL_SIZES.items():
+        name = f"JINGKANG_PG_POOL_{process.upper()}"
+        try:
+            sizes[process] = int(environ.get(name, default))
+        except ValueError:
+            sizes[process] = 0
+        if sizes[process] < 1:
+            raise SettingsError(f"{name} must be a whole number of at least 1")
+    return sizes
+
+
+def pg_connections(process: str, sizes: Mapping[str, int] | None = None) -> int:
+    """The most PostgreSQL connections one process of that kind ever opens: its pool and
+    the connections it holds apart from it. deploy/run.py adds these up against the
+    cluster's max_connections before it starts anything."""
+    return (sizes or DEFAULT_POOL_SIZES).get(process, OTHER_POOL_SIZE) + HELD_CONNECTIONS.get(process, 0)
 def load_oidc_settings(env: Mapping[str, str]) -> OidcSettings | None:
     issuer = env.get("JINGKANG_OIDC_ISSUER")
     if not issuer:
@@ -160,6 +203,7 @@ def load_oidc_settings(env: Mapping[str, str]) -> OidcSettings | None:
         oidc = OidcSettings(
             issuer=issuer,
             audience=env.get("JINGKANG_OIDC_AUDIENCE") or "jingkang",
+            actor_claim=env.get("JINGKANG_OIDC_ACTOR_CLAIM") or "sub",
             role_claim=env.get("JINGKANG_OIDC_ROLE_CLAIM") or "realm_access.roles",
             districts_claim=env.get("JINGKANG_OIDC_DISTRICTS_CLAIM") or "districts",
             leeway_seconds=int(env.get("JINGKANG_OIDC_LEEWAY_SECONDS", "30")),
@@ -188,8 +232,9 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_USER=unquote(url.username or ""),
             POSTGRES_PASSWORD=unquote(url.password or ""),
             POSTGRES_CONNECT_TIMEOUT="1",  # eventsourcing retries 10 times: a dead store answers 503 in ~12 s, not 50
-            POSTGRES_POOL_SIZE="5",
-            POSTGRES_MAX_OVERFLOW="10",
+            # A fixed pool (the connection budget): no overflow beyond it, ever.
+            POSTGRES_POOL_SIZE=str(settings.pool_size),
+            POSTGRES_MAX_OVERFLOW="0",
             POSTGRES_LOCK_TIMEOUT="5",
             POSTGRES_PRE_PING="y",  # a restarted database must not hand out dead connections
             # API processes save through one database function call instead of several
@@ -197,6 +242,11 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             # drops tracking records, which workers need (ServiceApplication refuses the mix).
             POSTGRES_ENABLE_DB_FUNCTIONS="y" if settings.process == "api" else "n",
         )
+        if settings.process in ("relay", "worker"):
+            # The API creates the tables (and functions) and starts first (deploy/run.py, the
+            # compose file): a relay and a worker doing it at the same moment fail with
+            # "tuple concurrently updated" on PostgreSQL.
+            env["CREATE_TABLE"] = "n"
         schema = parse_qs(url.query).get("schema")
         if schema:  # one database with a schema per service also works
             env["POSTGRES_SCHEMA"] = schema[0]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import (
     JSONTranscoder, Mapper, Notification, ProcessRecorder, StoredEvent, Tracking, Transcoding,
@@ -103,6 +103,26 @@ def _as_id(oid: Any) -> Any:
     return oid
 
 
+@contextlib.contextmanager
+def pooled_transaction(pool: Any) -> Iterator[Any]:
+    """One transaction on a connection borrowed from a psycopg pool, with a tuple-row cursor;
+    commits when the block ends normally, rolls back on an exception."""
+    from psycopg.rows import tuple_row
+
+    with pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=tuple_row) as cursor:
+        yield cursor
+
+
+class ServiceRepository(Repository):
+    """The library's repository, with an existence test that reads one stored event instead
+    of rebuilding the aggregate: `id in repository` is followed by a get() nearly everywhere
+    (the day's agenda, the person index, a district's placement), which loaded it twice, and
+    those are the aggregates that grow (bench/README.md, "Where the time goes")."""
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self.event_store.recorder.select_events(item, limit=1))
+
+
 class BudgetedMapper(Mapper):
     """The library's mapper, refusing an event whose JSON state is over the size budget, so
     that no command can store an event its relay could not publish or consumers would refuse
@@ -142,6 +162,11 @@ class ServiceApplication(Application):
     def __init__(self, env: Mapping[str, str] | None = None, clock: Clock | None = None):
         self.clock: Clock = clock or SystemClock()
         super().__init__(env=dict(env or {}))
+
+    def construct_repository(self) -> Repository:
+        repository = super().construct_repository()
+        repository.__class__ = ServiceRepository  # same state and settings; only __contains__ differs
+        return repository
 
     def construct_recorder(self) -> ProcessRecorder:
         # A process recorder stores tracking records with events, atomically.
@@ -315,6 +340,15 @@ class ServiceApplication(Application):
                              f"WHERE rowid IN ({','.join('?' * len(chunk))})", chunk)
                 out.update({row[0]: (row[1], row[2]) for row in curs.fetchall()})
         return out
+
+    def store_pool(self) -> Any:
+        """The process's one PostgreSQL connection pool (the recorder's), for the other parts of
+        the process that use the same database (identity keys, seals): None on other stores.
+        Its connections are in autocommit and hand out dict rows; borrowers open their own
+        transaction and cursor (shared.store.pooled_transaction)."""
+        if self._store_kind() != "postgres":
+            return None
+        return self.recorder.datastore.pool  # type: ignore[attr-defined]
 
     def ping(self) -> None:
         """Raise if the event store cannot be reached (used by /ready)."""

@@ -1,6 +1,6 @@
-"""Test infrastructure: a real PostgreSQL and a real Apache Kafka broker, started by the
+"""Test infrastructure: a real PostgreSQL, a real Apache Kafka broker and a real Keycloak, started by the
 project's own scripts in deploy/ on test ports (so a running `make up` is untouched)
-and stopped at the end if this session started them. Nothing here fakes either."""
+and stopped at the end if this session started them. Nothing here fakes any of them."""
 from __future__ import annotations
 
 import os
@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_PORT = int(os.environ.get("JINGKANG_TEST_KAFKA_PORT", "19092"))
 PG_PORT = int(os.environ.get("JINGKANG_TEST_PG_PORT", "5433"))
+KEYCLOAK_PORT = int(os.environ.get("JINGKANG_TEST_KEYCLOAK_PORT", "18080"))
 # A cluster per port, like the broker: parallel runs (worktrees sharing .cache) never share a data dir.
 PG_DATA = os.environ.get("PG_DATA") or str(ROOT / f".cache/postgres-test-{PG_PORT}/data")
 PG_URL = f"postgresql://jingkang:jingkang@127.0.0.1:{PG_PORT}/jingkang_test"
@@ -52,6 +53,22 @@ def postgres_url():
     yield PG_URL
     if started:
         subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def keycloak_issuer():
+    """The issuer URL of the realm deploy/keycloak/realm.json, on a Keycloak started afresh for
+    this session (tests change its keys and users), unless one already listens on the port."""
+    env = dict(os.environ, KEYCLOAK_PORT=str(KEYCLOAK_PORT))
+    script = str(ROOT / "deploy/keycloak/keycloak.sh")
+    started = False
+    if not _listening(KEYCLOAK_PORT):
+        shutil.rmtree(ROOT / f".cache/keycloak/data-{KEYCLOAK_PORT}", ignore_errors=True)
+        subprocess.run([script, "start"], env=env, check=True)
+        started = True
+    yield subprocess.run([script, "url"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    if started:
+        subprocess.run([script, "stop"], env=env, check=False)
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ MESSAGES = {
         "funding.prepare_reason": "评分依据",
         "funding.direct": "直接支付",
         "funding.amount": "金额（元）",
+        "funding.payment_period": "支付所属期（如 2026-10）",
         "funding.submit_prepare": "发起结算",
         "funding.submit_pay": "支付",
         "funding.prepared": "已发起 {period} 的结算：{amount} 元，等待另一位经办人审批。",
@@ -100,6 +101,7 @@ MESSAGES = {
         "funding.prepare_reason": "Why this score",
         "funding.direct": "Direct payment",
         "funding.amount": "Amount (yuan)",
+        "funding.payment_period": "Paid for (e.g. 2026-10)",
         "funding.submit_prepare": "Prepare",
         "funding.submit_pay": "Pay",
         "funding.prepared": "Settlement of {period} prepared: {amount} yuan, awaiting another officer's approval.",
@@ -192,6 +194,13 @@ def purchaser_of(session, asked: str | None) -> str:
 @router.get("/funding")
 async def index(request: Request, purchaser: str | None = None, session=Depends(signed_in),
                 svc: Services = Depends(services)) -> Response:
+    return await page(request, session, svc, purchaser)
+
+
+async def page(request: Request, session, svc: Services, purchaser: str | None, draft: dict | None = None,
+               status_code: int = 200, problem: str | None = None) -> Response:
+    """The page; `draft`: a refused settlement form, drawn open again with its input and the
+    service's reasons beside the fields; `problem`: a service's refusal, said at the top."""
     code = purchaser_of(session, purchaser)
     answer = await svc.get("funding", "/v1/contracts", {"purchaser": code})
     try:
@@ -202,12 +211,20 @@ async def index(request: Request, purchaser: str | None = None, session=Depends(
     views = contract_views(answer, names, staff_names(request.app.state.settings.demo_users), session.user.sub)
     return render(request, "funding/index.html", purchaser=code, contracts=views, figures=FIGURES,
                   chart=bars(views, t_of(request)) if views else None, new_key=lambda: str(uuid.uuid4()),
-                  me=session.user.sub)
+                  me=session.user.sub, draft=draft or {}, status_code=status_code, problem=problem)
 
 
 def back(purchaser: str) -> RedirectResponse:
     return RedirectResponse(f"/funding?purchaser={purchaser if DISTRICT.match(purchaser) else ''}#money",
                             status_code=303)
+
+
+async def refused(request: Request, session, svc: Services, purchaser: str, e: ServiceRefused) -> Response:
+    """The page again, the service's answer at the top (e.g. the preparer may not approve); nothing changed."""
+    if e.status in (401, 403):
+        raise e
+    status = e.status if e.status in (404, 409, 410, 422) else 503
+    return await page(request, session, svc, purchaser, status_code=status, problem=said(t_of(request), e))
 
 
 def said(t, e: ServiceRefused) -> str:
@@ -227,7 +244,13 @@ async def prepare(request: Request, contract_id: uuid.UUID, period: str = Form("
                             "reasons": [reason.strip()] if reason.strip() else []}, idempotency_key=key or None)
         session.flash.append(t("funding.prepared", period=s["period"], amount=s["amount"]))
     except ServiceRefused as e:
-        session.flash.append(said(t, e))
+        if e.status != 422 or not e.fields:
+            return await refused(request, session, svc, purchaser, e)
+        # The input stays; the refused command changed nothing, so the form gets a fresh key.
+        errors = {{"performance_score": "score", "reasons": "reason"}.get(f.split(".")[0], "period"): r
+                  for f, r in e.fields.items()}
+        return await page(request, session, svc, purchaser, status_code=422, draft={
+            "contract_id": str(contract_id), "period": period, "score": score, "reason": reason, "errors": errors})
     return back(purchaser)
 
 
@@ -249,7 +272,7 @@ async def settlement_act(request: Request, contract_id: uuid.UUID, settlement_id
             session.flash.append(t("funding.approved" if act == "approval" else "funding.declined",
                                    period=answer["period"], amount=answer["amount"]))
     except ServiceRefused as e:
-        session.flash.append(said(t, e))
+        return await refused(request, session, svc, purchaser, e)
     return back(purchaser)
 
 
@@ -261,12 +284,12 @@ async def pay(request: Request, contract_id: uuid.UUID, amount: str = Form(""), 
     try:
         Decimal(amount.strip())
     except InvalidOperation:
-        session.flash.append(t("error.invalid") + f" amount: {amount[:20]}")
-        return back(purchaser)
+        return await page(request, session, svc, purchaser, status_code=422,
+                          problem=t("error.invalid") + f" {t('funding.amount')}: {amount[:20]}")
     try:
         answer = await svc.post("funding", f"/v1/contracts/{contract_id}/payments",
                                 {"amount": amount.strip(), "period": period.strip()}, idempotency_key=key or None)
         session.flash.append(t("funding.paid_notice", amount=answer["amount"], remaining=answer["remaining"]))
     except ServiceRefused as e:
-        session.flash.append(said(t, e))
+        return await refused(request, session, svc, purchaser, e)
     return back(purchaser)

@@ -4,7 +4,7 @@ to the first in line; a re-verification after 90 days), referrals open and overd
 erasing an identity after a "check your answers" confirmation.
 
 Calls (with the user's token): referral GET /v1/stations, GET /v1/waitlist, GET /v1/referrals
-(district, open), POST /v1/stations/{id}/capacity, POST /v1/clients/{id}/reverification;
+(a district's open ones), POST /v1/stations/{id}/capacity, POST /v1/clients/{id}/reverification;
 intake POST /v1/clients/{id}/identity/erasure."""
 from __future__ import annotations
 
@@ -217,18 +217,25 @@ def district_of(session, asked: str | None) -> str:
 @router.get("/stations")
 async def index(request: Request, district: str | None = None, session=Depends(signed_in),
                 svc: Services = Depends(services)) -> Response:
+    return await page(request, session, svc, district)
+
+
+async def page(request: Request, session, svc: Services, district: str | None, problem: str | None = None,
+               status_code: int = 200) -> Response:
+    """The page; `problem`: a service's refusal of the form just sent, said at the top."""
     code = district_of(session, district)
     stations = station_rows(await svc.get("referral", "/v1/stations", {"district": code}))
     waiting, lapsed = waiting_rows(await svc.get("referral", "/v1/waitlist", {"district": code}))
     try:
         referrals: list[ReferralRow] | None = referral_rows(
-            await svc.get("referral", "/v1/referrals", {"district": code, "status": "open"}))
+            await svc.get("referral", "/v1/referrals", {"district": code}))
     except ServiceRefused as e:
         if e.status not in (404, 422):
             raise
         referrals = None  # the service has no district list (yet): said plainly on the page
     return render(request, "stations/index.html", district=code, stations=stations, waiting=waiting,
-                  lapsed=lapsed, referrals=referrals, limit=WAIT_LIMIT_DAYS)
+                  lapsed=lapsed, referrals=referrals, limit=WAIT_LIMIT_DAYS, problem=problem,
+                  status_code=status_code)
 
 
 def back_to(district: str) -> RedirectResponse:
@@ -245,7 +252,7 @@ async def change_capacity(request: Request, station_id: uuid.UUID, capacity: str
                                  {"capacity": int(capacity) if capacity.strip().isdigit() else capacity})
         session.flash.append(t("stations.capacity_changed", name=station["name"], capacity=station["capacity"]))
     except ServiceRefused as e:
-        session.flash.append(refusal_sentence(t, e))
+        return await refused(request, session, svc, district, e)
     return back_to(district)
 
 
@@ -257,8 +264,16 @@ async def reverify(request: Request, client_id: uuid.UUID, district: str = Form(
         placement = await svc.post("referral", f"/v1/clients/{client_id}/reverification")
         session.flash.append(t("stations.reverified", status=t("stations.placement." + placement["status"])))
     except ServiceRefused as e:
-        session.flash.append(refusal_sentence(t, e))
+        return await refused(request, session, svc, district, e)
     return back_to(district)
+
+
+async def refused(request: Request, session, svc: Services, district: str, e: ServiceRefused) -> Response:
+    """The page again, the service's answer at the top; nothing changed."""
+    if e.status in (401, 403):
+        raise e
+    status = e.status if e.status in (404, 409, 410, 422) else 503
+    return await page(request, session, svc, district, problem=refusal_sentence(t_of(request), e), status_code=status)
 
 
 def refusal_sentence(t, e: ServiceRefused) -> str:

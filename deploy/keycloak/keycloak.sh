@@ -40,21 +40,23 @@ install() {
 }
 
 prepare() {
-  mkdir -p "$data/import"
-  cp "$here/realm.json" "$data/import/realm.json"
+  mkdir -p "$data" "$home/data/import"
+  # --import-realm reads <home>/data/import; the same file for every instance, each with its own database.
+  cp "$here/realm.json" "$home/data/import/jingkang-realm.json"
 }
 
-# Development mode: H2 in the data dir, HTTP on 127.0.0.1 only, the realm imported if absent.
+# Development mode (HTTP on 127.0.0.1 only), the database (H2) and transaction log in this
+# instance's data dir, the realm imported unless it exists. Build-time options (database kind,
+# health) are the same for every instance so Keycloak's one-off build is done once.
 args() {
-  echo start-dev --http-host=127.0.0.1 --http-port="$port" --http-management-port=$((port + 1)) \
-    --health-enabled=true --import-realm --db-url-properties=";AUTO_SERVER=FALSE" \
-    --hostname-strict=false
+  echo -Dquarkus.transaction-manager.object-store.directory="$data/transaction-logs" \
+    start-dev --http-host=127.0.0.1 --http-port="$port" --http-management-port=$((port + 1)) \
+    --health-enabled=true --import-realm "--db-url=jdbc:h2:file:$data/h2/keycloakdb;NON_KEYWORDS=VALUE"
 }
 
-kc() {
+kc() {  # replaces the calling (sub)shell, so the pid recorded is kc.sh's, which passes signals on to Java
   KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="${KEYCLOAK_ADMIN_PASSWORD:-admin}" \
-  KC_DIR="$data" KC_DB_URL_PATH="$data/h2" JAVA_OPTS_KC_HEAP="-Xms128m -Xmx512m" \
-    "$@"
+  JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" exec "$@"
 }
 
 ready() {
@@ -62,14 +64,14 @@ ready() {
 }
 
 wait_ready() {
-  for _ in $(seq 1 240); do
+  for _ in $(seq 1 600); do  # ~12 s on an idle machine; minutes on a busy one
     if ready; then return 0; fi
     if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
       echo "keycloak.sh: Keycloak exited; see $data/keycloak.out" >&2; tail -20 "$data/keycloak.out" >&2; return 1
     fi
     sleep 0.5
   done
-  echo "keycloak.sh: Keycloak not ready after 120s; see $data/keycloak.out" >&2
+  echo "keycloak.sh: Keycloak not ready after 300s; see $data/keycloak.out" >&2
   return 1
 }
 
@@ -88,12 +90,13 @@ case "${1:-}" in
   run)
     install; prepare
     # shellcheck disable=SC2046
-    kc exec "$home/bin/kc.sh" $(args) ;;
+    kc "$home/bin/kc.sh" $(args) ;;
   stop)
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      kill "$(cat "$pidfile")"
-      for _ in $(seq 1 60); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.5; done
-      kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+      pid=$(cat "$pidfile")
+      kill "$pid"
+      for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then pkill -9 -P "$pid" || true; kill -9 "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$pidfile" ;;
   url) echo "http://127.0.0.1:$port/realms/$realm" ;;

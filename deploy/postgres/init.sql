@@ -4,5 +4,5 @@
 --   psql postgresql://jingkang:jingkang@HOST:5432/postgres -f deploy/postgres/init.sql
 SELECT format('CREATE DATABASE %I ENCODING ''UTF8''', name)
   FROM unnest(ARRAY['jingkang_intake', 'jingkang_assessment', 'jingkang_referral',
-                    'jingkang_funding', 'jingkang_notification']) AS name
+                    'jingkang_funding', 'jingkang_notification', 'jingkang_supervision']) AS name
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = name) \gexec

@@ -5,7 +5,8 @@
 #   deploy/postgres/postgres.sh stop         stop the cluster started by start
 #   deploy/postgres/postgres.sh status       say whether it runs (exit 0 running, 3 stopped, 4 no cluster)
 #   deploy/postgres/postgres.sh url SERVICE  print the connection URL of jingkang_SERVICE
-# Settings: PG_DATA (data dir, default .cache/postgres/data), PG_PORT (5433, so it never clashes
+# Settings: PG_DATA (data dir, default .cache/postgres/data), PG_MAX_CONNECTIONS (200; a running
+# cluster takes a new value at its next start), PG_PORT (5433, so it never clashes
 # with a system cluster on 5432), PG_BIN (binaries, default from pg_config or newest /usr/lib/postgresql/*/bin).
 # Listens on 127.0.0.1 only. Host connections need a password (scram-sha-256): jingkang/jingkang.
 set -euo pipefail
@@ -26,7 +27,11 @@ run="$base/run"            # unix socket dir: private to this cluster, never /va
 port="${PG_PORT:-5433}"
 user=jingkang
 password=jingkang
-databases="intake assessment referral funding notification test"
+databases="intake assessment referral funding notification supervision test"
+# The connection budget (README "Connection budget"): six services of 10 connections each
+# (api 4, relay 2 + 2 held, worker 2) = 60; 96 with two APIs and two workers per service
+# (make up SCALE=2); plus tools, an auditor and the tests' own stores. PG_MAX_CONNECTIONS overrides.
+max_connections="${PG_MAX_CONNECTIONS:-200}"
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
 
@@ -89,6 +94,7 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$run'
 password_encryption = 'scram-sha-256'
+max_connections = $max_connections
 EOF
   [ "$(id -u)" != 0 ] || chown postgres: "$data/jingkang.conf"
 }

@@ -47,6 +47,7 @@ class Intake(Deadlines, ServiceApplication):
         self.registration_working_days = registration_working_days
         self.handover_working_days = handover_working_days
         super().__init__(env=env, clock=clock)
+        self.vault.share_pool(self.store_pool())  # one pool per process (README "Connection budget")
 
     def close(self) -> None:
         self.vault.close()

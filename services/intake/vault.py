@@ -38,6 +38,7 @@ from eventsourcing.persistence import OperationalError
 
 from shared.errors import DomainError
 from shared.settings import ServiceSettings, SettingsError
+from shared.store import pooled_transaction
 
 KEY_TABLE = "identity_keys"
 TOKEN_PREFIX = "v1."
@@ -152,8 +153,8 @@ class SqliteKeys:
 
 
 class PostgresKeys:
-    """The key table in intake's PostgreSQL database and schema, through a small connection
-    pool opened on first use (never at import or construction).
+    """The key table in intake's PostgreSQL database and schema, through the process's pool
+    (or a small one of its own, opened on first use: never at import or construction).
 
     Erasure deletes the key's row (and adds a tombstone row without key material);
     PostgreSQL keeps the deleted row version (with the wrapped key) in the table's heap until VACUUM reclaims it, and in the WAL and any base
@@ -163,48 +164,57 @@ class PostgresKeys:
     is that the leftover is only the *wrapped* key: useless without the master key, and
     gone for good once the page is reused and backups holding it expire."""
 
-    def __init__(self, store_url: str):
+    def __init__(self, store_url: str, pool: Any = None):
         url = urlparse(store_url)
         self.conninfo = store_url.split("?")[0]
         self.schema = parse_qs(url.query).get("schema", ["public"])[0]
-        self._pool = None
+        # The process's one pool when given (Intake's recorder's: README "Connection budget");
+        # a small one of its own otherwise (tools, tests), opened on first use.
+        self._pool = pool
+        self._own_pool = pool is None
+        self._created = False
         self._lock = threading.Lock()
 
     def _table(self):
         from psycopg import sql
         return sql.Identifier(self.schema, KEY_TABLE)
 
-    def _connection(self):
-        if self._pool is None:
-            with self._lock:
-                if self._pool is None:
-                    from psycopg import sql
-                    from psycopg_pool import ConnectionPool
+    def share_pool(self, pool: Any) -> None:
+        """Borrow connections from the process's pool instead of opening a pool of its own."""
+        with self._lock:
+            if self._own_pool and self._pool is not None:
+                self._pool.close()
+            self._pool, self._own_pool = pool, False
 
-                    pool = ConnectionPool(self.conninfo, min_size=1, max_size=4, timeout=5, open=True,
-                                          kwargs={"connect_timeout": 5}, check=ConnectionPool.check_connection,
-                                          name="jingkang-identity-keys")
-                    try:
-                        with pool.connection() as conn:
-                            # IF NOT EXISTS is not safe against a concurrent CREATE (two
-                            # processes starting at once): serialise it on a lock of this table.
-                            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{KEY_TABLE}",))
-                            conn.execute(sql.SQL(
-                                "CREATE TABLE IF NOT EXISTS {} (key_id uuid PRIMARY KEY, data_key bytea, "
-                                "wrapped boolean NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
-                                "erased_at timestamptz)").format(self._table()))
-                    except Exception:
-                        pool.close()
-                        raise
-                    self._pool = pool
-        return self._pool.connection()
+    def _connection_pool(self):
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                self._pool = ConnectionPool(self.conninfo, min_size=1, max_size=2, timeout=5, open=True,
+                                            kwargs={"connect_timeout": 5}, check=ConnectionPool.check_connection,
+                                            name="jingkang-identity-keys")
+            pool = self._pool
+            if not self._created:
+                from psycopg import sql
+
+                with pooled_transaction(pool) as cur:
+                    # IF NOT EXISTS is not safe against a concurrent CREATE (two
+                    # processes starting at once): serialise it on a lock of this table.
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{KEY_TABLE}",))
+                    cur.execute(sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} (key_id uuid PRIMARY KEY, data_key bytea, "
+                        "wrapped boolean NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), "
+                        "erased_at timestamptz)").format(self._table()))
+                self._created = True
+            return pool
 
     def _run(self, work: Callable[[Any], Any]) -> Any:
         import psycopg
 
         try:
-            with self._connection() as conn:  # one transaction: commits on success
-                return work(conn)
+            with pooled_transaction(self._connection_pool()) as cur:  # one transaction: commits on success
+                return work(cur)
         except psycopg.OperationalError as e:  # includes the pool's timeout: the database is down
             raise OperationalError(f"identity key table unavailable: {type(e).__name__}") from e
 
@@ -233,7 +243,7 @@ class PostgresKeys:
 
     def close(self) -> None:
         with self._lock:
-            if self._pool is not None:
+            if self._own_pool and self._pool is not None:  # a shared pool is closed by its owner
                 self._pool.close()
                 self._pool = None
 
@@ -283,6 +293,11 @@ class IdentityVault:
 
     def close(self) -> None:
         self.keys.close()
+
+    def share_pool(self, pool: Any) -> None:
+        """Use the process's one PostgreSQL pool for the key table (when it is in PostgreSQL)."""
+        if pool is not None and hasattr(self.keys, "share_pool"):
+            self.keys.share_pool(pool)
 
     def _data_key(self, key_id: UUID, *, create: bool) -> bytes:
         row = self.keys.get(key_id)

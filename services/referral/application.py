@@ -43,8 +43,9 @@ class PlacementView:
 
 class Referrals(Deadlines, ServiceApplication):
     name = "referral"
-    # A district's open list gains two events per referral: snapshots keep it cheap to read.
-    snapshotting_intervals = {OpenReferrals: 100}
+    # A district's open list gains two events per referral, its placement one per client placed,
+    # waitlisted or leaving: snapshots keep both cheap to read however big the district.
+    snapshotting_intervals = {OpenReferrals: 100, DistrictPlacement: 100}
 
     # -- referrals -------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, Snapshot, event
 
 from shared.errors import Conflict, InvalidInput
 
@@ -352,6 +352,31 @@ class Station(Aggregate):
         return cls(name.strip(), operator.strip(), tier, district_code, list(streets), capacity, list(services))
 
 
+class PlacementSnapshot(Snapshot):
+    """A district's placement as JSON can hold it: its maps keyed by ids become lists of
+    [id, value] pairs and its tuples lists; reading the snapshot turns them back."""
+
+    KEYED = ("capacity", "streets", "placed", "lapsed", "away")
+    TUPLES = ("placed", "lapsed")  # values that are tuples (the waitlist's entries are too)
+
+    @classmethod
+    def take(cls, aggregate: Any) -> "PlacementSnapshot":
+        taken = super().take(aggregate)
+        state = dict(taken.state)
+        for name in cls.KEYED:
+            state[name] = [[key, value] for key, value in state[name].items()]
+        return cls(originator_id=taken.originator_id, originator_version=taken.originator_version,
+                   timestamp=taken.timestamp, topic=taken.topic, state=state)
+
+    def mutate(self, _: None) -> Any:
+        aggregate = super().mutate(_)
+        state = vars(aggregate)
+        for name in self.KEYED:
+            state[name] = {key: tuple(value) if name in self.TUPLES else value for key, value in state[name]}
+        state["waitlist"] = [tuple(entry) for entry in state["waitlist"]]
+        return aggregate
+
+
 class DistrictPlacement(Aggregate):
     """Who has a place at which station of one district, and who waits for one, in
     arrival order. One aggregate per district, so that "placed or waiting, never both",
@@ -361,6 +386,8 @@ class DistrictPlacement(Aggregate):
 
     A client away in hospital on an accepted medical referral keeps their place (it
     still counts as occupied) and gets it back when the referral completes."""
+
+    Snapshot = PlacementSnapshot  # its maps are keyed by ids: JSON keys are text
 
     @staticmethod
     def id_for(district_code: str) -> UUID:

@@ -13,9 +13,11 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.supervision.application import Supervision, as_json
+from services.supervision.contracts import to_public
 from services.supervision.indicators import NAMES
 from services.supervision.settings import create_supervision
 from shared.api import broker_reachable, create_service_api
+from shared.audit import install_audit
 from shared.auth import authority_for, check_district, principal_of
 from shared.settings import ServiceSettings
 
@@ -41,6 +43,8 @@ def create_app(settings: ServiceSettings, supervision: Supervision | None = None
         checks={"read model": supervision.model.ping, "kafka": lambda: broker_reachable(settings.kafka_bootstrap)},
         authority=authority_for(settings), access=ACCESS,
     )
+    if supervision.reviews is not None:  # its own event store: the IndicatorBelowTarget it recorded
+        install_audit(api, settings, supervision.reviews, to_public)
 
     def answer(body: dict) -> JSONResponse:
         return JSONResponse(as_json(body))

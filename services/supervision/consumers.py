@@ -50,6 +50,7 @@ class ReadModelWorker:
         self.review_every = review_every
         self.positions: dict[tuple[str, int], int] = {}
         self.stored = self.dead = 0
+        self.unsure = False
 
     def rewind(self, assigned: Iterable) -> None:
         """Each assigned partition to the next offset the model stored (from the beginning if none)."""
@@ -80,11 +81,20 @@ class ReadModelWorker:
             self.producer.flush()
         self.supervision.store(batch)
         self.positions.update(batch.positions)
+        for (topic, partition), next_offset in batch.positions.items():
+            highwater = self.consumer.highwater(_partition(topic, partition)) if hasattr(self.consumer, "highwater") else None
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels("supervision", topic, str(partition)).set(max(0, highwater - next_offset))
+        for topic in {m.topic for m in messages}:
+            metrics.CONSUMED.labels("supervision", topic, "handled").inc(sum(1 for m in messages if m.topic == topic))
         self.stored += len(batch.rows)
         self.dead += len(batch.dead)
         return len(messages)
 
     def poll_once(self, timeout_ms: int = 500) -> int:
+        if self.unsure:  # after a failure: back to what the model stored before reading on
+            self.rewind(self.consumer.assignment())
+            self.unsure = False
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.max_records)
         messages = [Message(r.topic, r.partition, r.offset, r.value, r.key) for records in polled.values() for r in records]
         return self.handle(messages) if messages else 0
@@ -104,13 +114,25 @@ class ReadModelWorker:
         self.consumer.subscribe(self.topics, listener=Rewind())
         next_review = time.monotonic()
         while not stop.is_set():
-            self.poll_once()
+            try:
+                self.poll_once()
+            except Exception:  # the store is unreachable, say: nothing of the poll was stored
+                log.exception("storing a poll failed; retrying from the stored positions")
+                self.unsure = True  # the consumer moved past what was not stored
+                stop.wait(1.0)
+                continue
             if self.review is not None and time.monotonic() >= next_review:
                 try:
                     self.review()
                 except Exception:  # retried at the next tick
                     log.exception("reviewing closed periods failed")
                 next_review = time.monotonic() + self.review_every
+
+
+def _partition(topic: str, partition: int):
+    from kafka import TopicPartition
+
+    return TopicPartition(topic, partition)
 
 
 def kafka_consumer(settings: ServiceSettings, group: str | None, max_records: int):

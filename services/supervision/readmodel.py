@@ -12,6 +12,9 @@ Tables
   keeps the event's data as published, so every figure can be recomputed and traced back
   to the CloudEvent ids behind it (the evidence).
 - supervision_positions: per topic and partition, the next offset to consume.
+- supervision_districts: every district code a fact names (the district tree's leaves).
+- supervision_version: a counter moved by every transaction that adds facts (what a query
+  cached is valid while it stands still).
 - supervision_reviews: the closed periods already checked against their targets.
 
 A query reads one district's facts up to the end of the period (every definition reads
@@ -40,6 +43,8 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS supervision_facts_ref ON supervision_facts (ref)",
     """CREATE TABLE IF NOT EXISTS supervision_positions (
         topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, PRIMARY KEY (topic, partition))""",
+    "CREATE TABLE IF NOT EXISTS supervision_districts (code TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS supervision_version (one INTEGER PRIMARY KEY CHECK (one = 1), facts BIGINT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS supervision_reviews (
         district TEXT NOT NULL, period TEXT NOT NULL, PRIMARY KEY (district, period))""",
 )
@@ -65,18 +70,19 @@ class Row:
 def row_of(ce: dict, fact: Fact) -> tuple:
     """The supervision_facts row of a CloudEvent and the fact it states."""
     e = fact.event
+    values = vars(e)  # the model's fields (plain dict lookups: pydantic's getattr of a missing name is slow)
     day = fact.recorded_on
     for name in DAY_FIELDS:
-        value = getattr(e, name, None)
+        value = values.get(name)
         if value is not None:
             day = _local_day(value) if isinstance(value, datetime) else value
             break
-    ref = getattr(e, "referral_id", None) or getattr(e, "contract_id", None)
+    ref = values.get("referral_id") or values.get("contract_id")
     text = lambda v: None if v is None else str(v)  # noqa: E731
     return (fact.id, type(e).__name__, str(ce.get("type")), text(ce.get("subject")), str(ce.get("time")),
-            fact.recorded_on.isoformat(), fact.sequence, day.isoformat(), text(getattr(e, "client_id", None)),
-            text(getattr(e, "district_code", None)), text(getattr(e, "street_code", None)),
-            text(getattr(e, "station_id", None)), text(ref), json.dumps(ce.get("data"), ensure_ascii=False))
+            fact.recorded_on.isoformat(), fact.sequence, day.isoformat(), text(values.get("client_id")),
+            text(values.get("district_code")), text(values.get("street_code")), text(values.get("station_id")),
+            text(ref), json.dumps(ce.get("data"), ensure_ascii=False))
 
 
 def area_bounds(area: str) -> tuple[str, str]:
@@ -89,9 +95,11 @@ class ReadModel:
     """The tables above in one database: `sqlite:///path`, `memory://` (one SQLite database
     in memory, for tests) or `postgresql://...` (the service's store URL)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, cache_size: int = 500_000):
         parsed = urlparse(url)
         self.url = url
+        self.cache_size = cache_size
+        self._parsed: dict[str, Fact] = {}
         self.postgres = parsed.scheme in ("postgresql", "postgres")
         self._lock = threading.RLock()
         self._pool = None
@@ -114,7 +122,7 @@ class ReadModel:
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
         else:
             raise ValueError(f"unsupported store URL scheme {parsed.scheme!r}")
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
 
@@ -136,7 +144,9 @@ class ReadModel:
         def fetchall(self):
             return self.cur.fetchall()
 
-    def _transaction(self):
+    def _transaction(self, write: bool = False):
+        """One transaction; on SQLite a writing one takes the write lock at once (so two
+        writers never deadlock upgrading), a reading one does not wait for the writer (WAL)."""
         model = self
 
         class Tx:
@@ -148,7 +158,7 @@ class ReadModel:
                     self.cm.__enter__()
                     return ReadModel._Cursor(model, conn.cursor())
                 model._lock.acquire()
-                model._sqlite.execute("BEGIN IMMEDIATE")
+                model._sqlite.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 return ReadModel._Cursor(model, model._sqlite.cursor())
 
             def __exit__(self, kind, value, tb):
@@ -177,6 +187,12 @@ class ReadModel:
             cur.execute("SELECT 1").fetchall()
 
     # --- writes --------------------------------------------------------------------------------------
+    def version(self) -> int:
+        """A number that changes whenever facts are added or the model is emptied."""
+        with self._transaction() as cur:
+            rows = cur.execute("SELECT facts FROM supervision_version WHERE one = 1").fetchall()
+        return rows[0][0] if rows else 0
+
     def positions(self) -> dict[tuple[str, int], int]:
         """The next offset to consume of every partition consumed so far."""
         with self._transaction() as cur:
@@ -187,10 +203,17 @@ class ReadModel:
         """Store new facts and the positions they were consumed up to, in one transaction.
         A fact already stored (same CloudEvent id: a republished copy) stays as it was."""
         columns = ", ".join(COLUMNS)
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             if rows:
                 cur.executemany(f"INSERT INTO supervision_facts ({columns}) VALUES ({', '.join('?' * len(COLUMNS))}) "
                                 "ON CONFLICT (id) DO NOTHING", rows)
+            if rows:  # what is cached from the facts is stale now
+                cur.execute("INSERT INTO supervision_version (one, facts) VALUES (1, 1) "
+                            "ON CONFLICT (one) DO UPDATE SET facts = supervision_version.facts + 1")
+            districts = sorted({row[9] for row in rows if row[9]})
+            if districts:
+                cur.executemany("INSERT INTO supervision_districts (code) VALUES (?) ON CONFLICT DO NOTHING",
+                                [(d,) for d in districts])
             if positions:
                 cur.executemany("INSERT INTO supervision_positions (topic, partition, next_offset) VALUES (?, ?, ?) "
                                 "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
@@ -198,9 +221,12 @@ class ReadModel:
 
     def clear(self) -> None:
         """Empty the model and forget every position (a rebuild from zero starts here)."""
-        with self._transaction() as cur:
-            for table in ("supervision_facts", "supervision_positions", "supervision_reviews"):
+        with self._transaction(write=True) as cur:
+            for table in ("supervision_facts", "supervision_positions", "supervision_reviews", "supervision_districts"):
                 cur.execute(f"DELETE FROM {table}")
+            cur.execute("INSERT INTO supervision_version (one, facts) VALUES (1, 1) "
+                        "ON CONFLICT (one) DO UPDATE SET facts = supervision_version.facts + 1")
+        self._parsed.clear()
 
     # --- reads ---------------------------------------------------------------------------------------
     def facts_of(self, area: str, until: date) -> Iterator[Fact]:
@@ -212,20 +238,40 @@ class ReadModel:
         residents = ("SELECT client_id FROM supervision_facts WHERE district >= ? AND district <= ? "
                      f"AND name IN ({', '.join('?' * len(RESIDENCE))})")
         contracts = "SELECT ref FROM supervision_facts WHERE name = 'PurchaseContractSigned' AND district >= ? AND district <= ?"
+        # UNION ALL, not UNION: no sort of the rows to drop the few found twice (a resident's
+        # ClientPlaced is also a district fact); the loop below drops them.
         statement = (
-            f"SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? AND client_id IN ({residents}) "
-            f"UNION SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? "
+            f"SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? AND client_id IN ({residents}) "
+            f"UNION ALL SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? "
             f"AND district >= ? AND district <= ? AND name IN ({', '.join('?' * len(DISTRICT_FACTS))}) "
-            f"UNION SELECT id, type, recorded_on, sequence, data FROM supervision_facts WHERE day <= ? "
+            f"UNION ALL SELECT id, type, recorded_on, sequence FROM supervision_facts WHERE day <= ? "
             f"AND name = 'PurchaseContractPaid' AND ref IN ({contracts})")
         params = [end, lo, hi, *RESIDENCE, end, lo, hi, *DISTRICT_FACTS, end, lo, hi]
+        # A CloudEvent id's content never changes, so a fact parsed once is kept (reading and
+        # parsing its data is most of a query's time): bounded, emptied when full.
+        parsed = self._parsed
         with self._transaction() as cur:
             rows = cur.execute(statement, params).fetchall()
+            if len(parsed) + len(rows) > self.cache_size:
+                parsed.clear()
+            missing = list({r[0]: None for r in rows if r[0] not in parsed})
+            data: dict[str, str] = {}
+            for start in range(0, len(missing), 500):
+                chunk = missing[start:start + 500]
+                data.update(cur.execute(f"SELECT id, data FROM supervision_facts WHERE id IN ({', '.join('?' * len(chunk))})",
+                                        chunk).fetchall())
         models: dict[str, Any] = {}
-        for ce_id, ce_type, recorded_on, sequence, data in rows:
-            cls = models.get(ce_type) or models.setdefault(ce_type, lookup(ce_type))
-            yield Fact(id=ce_id, recorded_on=date.fromisoformat(recorded_on), sequence=int(sequence),
-                       event=cls.model_validate_json(data))
+        seen: set[str] = set()
+        for ce_id, ce_type, recorded_on, sequence in rows:
+            if ce_id in seen:
+                continue
+            seen.add(ce_id)
+            fact = parsed.get(ce_id)
+            if fact is None:
+                cls = models.get(ce_type) or models.setdefault(ce_type, lookup(ce_type))
+                fact = parsed[ce_id] = Fact(id=ce_id, recorded_on=date.fromisoformat(recorded_on), sequence=int(sequence),
+                                            event=cls.model_validate_json(data[ce_id]))
+            yield fact
 
     def rows(self, ids: Sequence[str]) -> list[Row]:
         """The stored facts of those CloudEvent ids, in the order given."""
@@ -241,7 +287,7 @@ class ReadModel:
     def districts(self) -> set[str]:
         """Every district code a fact names."""
         with self._transaction() as cur:
-            rows = cur.execute("SELECT DISTINCT district FROM supervision_facts WHERE district IS NOT NULL").fetchall()
+            rows = cur.execute("SELECT code FROM supervision_districts").fetchall()
         return {r[0] for r in rows}
 
     def first_day(self) -> date | None:
@@ -263,6 +309,6 @@ class ReadModel:
                                     (district, period)).fetchall())
 
     def mark_reviewed(self, district: str, period: str) -> None:
-        with self._transaction() as cur:
+        with self._transaction(write=True) as cur:
             cur.execute("INSERT INTO supervision_reviews (district, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
                         (district, period))

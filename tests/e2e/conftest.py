@@ -36,14 +36,26 @@ def auth(role: str, district: str = "110105", sub: str = "e2e-staff") -> dict[st
 # competing with the integration tests for the machine (and its broker restarts) until the end.
 @pytest.fixture(scope="package")
 def system(kafka_bootstrap, tmp_path_factory):
-    data = tmp_path_factory.mktemp("system")
+    yield from run_system(kafka_bootstrap, tmp_path_factory.mktemp("system"), BASE)
+
+
+def run_system(kafka_bootstrap: str, data, base: int, stores: dict[str, str] | None = None, fresh: bool = False):
+    """Start deploy/run.py on `base` with its data in `data` (and the event stores `stores`,
+    service -> URL, where given); yield what the tests need to know about it; stop it.
+    fresh: its workers start at the end of every public topic, as a new deployment's would,
+    and never see what the systems and tests before it published on the shared broker."""
     trace_file = data / "spans.jsonl"
     clock_file = data / "clock-offset-seconds"
+    own = {f"JINGKANG_{s.upper()}_STORE": url for s, url in (stores or {}).items()}
     env = dict(os.environ, JINGKANG_KAFKA=kafka_bootstrap, JINGKANG_TRACE_FILE=str(trace_file), PYTHONPATH=str(ROOT),
                JINGKANG_CLOCK_FILE=str(clock_file), JINGKANG_TICK_SECONDS="1", JINGKANG_JWT_KEY=JWT_KEY,
                JINGKANG_NOTIFICATION_WEBHOOK_NETWORKS="127.0.0.0/8",  # test subscribers listen on this machine
-               **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
-    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(BASE), "--data-dir", str(data)],
+               **{f"JINGKANG_{s.upper()}_GROUP": f"e2e-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES}, **own)
+    start_offsets = start_groups_at_end(kafka_bootstrap, [env[f"JINGKANG_{s.upper()}_GROUP"] for s in SERVICES]) \
+        if fresh else {}
+    url = {s: f"http://127.0.0.1:{base + i}" for i, s in enumerate(SERVICES)}
+    console = f"http://127.0.0.1:{base - 1}"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(base), "--data-dir", str(data)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in proc.stdout:  # run.py says when every API answers
@@ -54,10 +66,10 @@ def system(kafka_bootstrap, tmp_path_factory):
         # Keep reading what run.py says (e.g. "referral worker exited with 1; stopping") into
         # the data dir, where a failed test's reader finds it; an unread pipe could also fill.
         threading.Thread(target=_copy_lines, args=(proc.stdout, data / "run.log"), daemon=True).start()
-        wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in URL.values()), timeout=60,
+        wait_until(lambda: all(httpx.get(u + "/ready").status_code == 200 for u in url.values()), timeout=60,
                    what="every service ready")
         yield {"kafka": kafka_bootstrap, "trace_file": trace_file, "data": data, "clock_file": clock_file,
-               "console": CONSOLE}
+               "url": url, "env": own, "console": console, "start_offsets": start_offsets}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -66,6 +78,27 @@ def system(kafka_bootstrap, tmp_path_factory):
             proc.kill()
 
 
+def start_groups_at_end(kafka: str, groups: list[str]) -> dict[str, int]:
+    """Commit the end of every public topic for each new consumer group; those offsets, by
+    "topic:partition" (where the workers start: nothing before them is theirs to process)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from shared.topics import ensure_topics, public_topics
+
+    ensure_topics(kafka, public_topics())
+    offsets: dict[str, int] = {}
+    for group in groups:
+        consumer = KafkaConsumer(bootstrap_servers=kafka, group_id=group, enable_auto_commit=False)
+        try:
+            partitions = [TopicPartition(t, p) for t in public_topics() for p in consumer.partitions_for_topic(t) or []]
+            consumer.assign(partitions)
+            consumer.seek_to_end(*partitions)
+            for tp in partitions:
+                offsets[f"{tp.topic}:{tp.partition}"] = max(offsets.get(f"{tp.topic}:{tp.partition}", 0), consumer.position(tp))
+            consumer.commit()
+        finally:
+            consumer.close()
+    return offsets
 
 
 def _copy_lines(stream, path) -> None:
@@ -92,7 +125,7 @@ def open_store(system: dict, service: str):
 
     data = system["data"]
     key_file = data / "intake.key"
-    settings = load_settings(service, {**os.environ, "JINGKANG_DATA_DIR": str(data)})
+    settings = load_settings(service, {**os.environ, **system.get("env", {}), "JINGKANG_DATA_DIR": str(data)})
     env = store_env(settings)
     if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
         path = "/" + env["SQLITE_DBNAME"].lstrip("/")  # a URL's path: may start with //

@@ -112,3 +112,28 @@ def test_relay_killed_mid_stream_loses_nothing(pg_store_url, kafka_bootstrap):
             seen_ids.add(ce["id"])
             first_seen.setdefault(ce["subject"], []).append(ce["sequence"])
     assert all(seqs == sorted(seqs) for seqs in first_seen.values())
+
+
+def test_the_sqlite_waiter_wakes_on_a_commit_from_another_connection(tmp_path):
+    import sqlite3
+    import threading
+
+    from shared.relay import sqlite_waiter
+
+    path = str(tmp_path / "store.sqlite")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE events (n INTEGER)")
+    stop = threading.Event()
+    wait = sqlite_waiter(path, poll_seconds=0.2, stop=stop)
+    wait(0)  # opens its connection and notes the commit counter
+    woke = threading.Event()
+    waiter = threading.Thread(target=lambda: (wait(3600), woke.set()), daemon=True)
+    waiter.start()
+    assert not woke.wait(0.5), "woke with nothing committed"
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO events VALUES (1)")
+    waiter.join(60)  # an hour's timeout: only the commit can end this wait
+    try:
+        assert woke.is_set(), "a commit by another connection did not wake the relay"
+    finally:
+        stop.set()

@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY
 from services.funding.api import create_app
 from services.funding.application import create_application
 from services.funding.contracts import to_public
-from shared.chain import seals_for
+from shared.chain import seals_for, verify
 from shared.contract.funding import PurchaseContractSigned
 from shared.relay import OutboxRelay, make_producer, waiter_for
 from shared.settings import load_settings
@@ -110,6 +110,10 @@ def test_a_blocked_relay_says_so_and_an_operator_withholds_the_event(pg_store_ur
     withheld = [funding.mapper.to_domain_event(n) for n in funding.recorder.select_notifications(start=1, limit=1000)
                 if n.topic.endswith("RelayOutbox.Withheld")]
     assert [vars(e)["_meta"]["actor"] for e in withheld] == ["ops-001"]
+    # The hash chain sealed everything published, the withheld event too, without a gap.
+    checked, finding = verify(funding.notifications(), seals_for(pg_store_url).all())
+    assert finding is None
+    assert checked == len([n for n in funding.notifications() if n.id <= relay.published_position()])
 
 
 def relayctl(env: dict, *args: str, check: bool = True):

@@ -182,3 +182,36 @@ def ce_valid(ce: dict) -> bool:
 
     clean = {k: v for k, v in ce.items() if not k.startswith("_")}
     return decode(encode(clean)).event.district_code == ce["subject"]
+
+
+def test_a_poll_that_could_not_be_stored_is_read_again_and_nothing_is_lost(kafka_bootstrap, tmp_path):
+    ensure_topics(kafka_bootstrap, public_topics())
+    district = str(random.randrange(100000, 1000000))
+    settings = settings_for(f"sqlite:///{tmp_path}/supervision.sqlite", kafka_bootstrap)
+    supervision = create_supervision(settings)
+    # The store refuses the first two transactions (a database restarting, say)
+    store, refusals = supervision.model.apply, []
+
+    def unavailable_at_first(rows, positions):
+        if len(refusals) < 2:
+            refusals.append(len(rows))
+            raise ConnectionError("the store is restarting")
+        return store(rows, positions)
+
+    supervision.model.apply = unavailable_at_first
+    pub = Publisher(kafka_bootstrap)
+    try:
+        publish_population(pub, district)
+    finally:
+        pub.producer.close()
+    running = Running(settings, supervision)
+    try:
+        wait_until(lambda: caught_up(kafka_bootstrap, supervision.model), timeout=120, what="the read model caught up")
+    finally:
+        running.close()
+    assert len(refusals) == 2
+    assert figures(supervision.indicators(district, START, END)) == figures(
+        indicators_from_topics(kafka_bootstrap, district=district, start=START, end=END))
+    rebuilt = Supervision(ReadModel(f"sqlite:///{tmp_path}/rebuilt.sqlite"), rules(settings))
+    rebuild(replace(settings, store_url=f"sqlite:///{tmp_path}/rebuilt.sqlite"), rebuilt)
+    assert rebuilt.model.dump() == supervision.model.dump()

@@ -163,3 +163,20 @@ def test_erasure_asks_then_shows_the_answers_to_check_then_erases():
         assert f"已删除服务对象 {client_id} 的身份信息" in client.get("/stations").text
     posts = [(r.url.path, json.loads(r.content)) for r in answers.sent if r.method == "POST"]
     assert posts == [(f"/v1/clients/{client_id}/identity/erasure", {"reason": "data_subject_request"})]
+
+
+def test_a_refusal_is_said_at_the_top_of_the_page_and_changes_nothing():
+    answers = Services()
+
+    def handler(request):
+        if request.url.path.endswith("/capacity"):
+            answers.sent.append(request)
+            return httpx.Response(409, json={"error": "conflict", "detail": "capacity 2 is below the 3 clients placed"})
+        return answers(request)
+
+    with console(handler) as client:
+        csrf = sign_in(client)
+        r = client.post(f"/stations/{S2}/capacity", data={"capacity": "2", "district": "110105", "csrf": csrf})
+    assert r.status_code == 409
+    assert re.search(r'class="problem" role="alert">[^<]*below the 3 clients placed', r.text)
+    assert "演示·朝阳区省级示范点" in r.text  # the page itself, not an error page

@@ -88,10 +88,11 @@ def test_the_same_officer_approving_is_shown_the_services_refusal():
     answers = Funding()
     with console(answers) as client:
         csrf = sign_in(client, "funding1")
-        client.post(f"/funding/contracts/{CONTRACT}/settlements/{PENDING}/approval",
-                    data={"csrf": csrf, "purchaser": "110105", "key": str(uuid.uuid4())})
-        page = client.get("/funding").text
-    assert "may not approve" in page and "冲突" in page
+        r = client.post(f"/funding/contracts/{CONTRACT}/settlements/{PENDING}/approval",
+                        data={"csrf": csrf, "purchaser": "110105", "key": str(uuid.uuid4())})
+    assert r.status_code == 409  # the page again, the service's answer at the top
+    assert re.search(r'class="problem" role="alert">[^<]*冲突[^<]*may not approve', r.text)
+    assert "由 演示·孙会计 经办" in r.text
 
 
 def test_a_resubmitted_payment_form_sends_the_same_idempotency_key():
@@ -110,3 +111,25 @@ def test_a_resubmitted_payment_form_sends_the_same_idempotency_key():
     assert {r.headers["idempotency-key"] for r in payments} == {key}
     assert json.loads(payments[0].content) == {"amount": "500.00", "period": "2026-11"}
     assert len(set(re.findall(r'name="key" value="([^"]+)"', page))) == len(re.findall(r'name="key" value=', page))
+
+
+def test_a_refused_settlement_keeps_the_input_with_the_services_reason_beside_the_field():
+    answers = Funding()
+
+    def handler(request):
+        if request.url.path.endswith("/settlements"):
+            answers.sent.append(request)
+            return httpx.Response(422, json={"error": "invalid_input", "errors": [
+                {"field": "period", "reason": "is outside the contract period 2026-07-01 to 2027-06-30"}]})
+        return answers(request)
+
+    with console(handler) as client:
+        csrf = sign_in(client, "funding1")
+        page = client.post(f"/funding/contracts/{CONTRACT}/settlements",
+                           data={"csrf": csrf, "purchaser": "110105", "key": "k-1", "period": "2025-Q1",
+                                 "score": "0.9", "reason": "演示：季度评分"})
+    assert page.status_code == 422
+    assert "is outside the contract period" in page.text and 'href="#p-1"' in page.text
+    assert 'value="2025-Q1"' in page.text and 'value="0.9"' in page.text and 'value="演示：季度评分"' in page.text
+    assert "<details open>" in page.text
+    assert 'value="k-1"' not in page.text  # the corrected form is a new request: a new key

@@ -143,10 +143,13 @@ def test_a_token_about_to_expire_is_renewed():
 def test_in_production_the_dev_sign_in_does_not_exist():
     with pytest.raises(SettingsError):
         load_console_settings({"JINGKANG_ENV": "production", "JINGKANG_JWT_KEY": KEY, "JINGKANG_CONSOLE_SIGNIN": "dev"})
-    with console({"JINGKANG_ENV": "production"}) as client:  # oidc chosen, none configured here
+    with pytest.raises(SettingsError, match="JINGKANG_OIDC_ISSUER"):  # oidc chosen: a console nobody can sign in to
+        console({"JINGKANG_ENV": "production"})                       # does not start
+    with console({"JINGKANG_ENV": "production", "JINGKANG_OIDC_ISSUER": "https://id.example.gov.cn/realms/jingkang",
+                  "JINGKANG_CONSOLE_OIDC_CLIENT_SECRET": "a-secret"}) as client:
         assert client.get("/signin/dev").status_code == 404
         assert client.post("/signin/dev", data={"username": "worker1"}).status_code in (403, 404)
-        assert client.get("/signin").status_code == 404
+        assert client.get("/signin").headers["location"] == "/signin/oidc"
 
 
 def test_every_page_has_the_security_headers():

@@ -6,6 +6,7 @@ when a service cannot be reached."""
 from __future__ import annotations
 
 import uuid
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -165,3 +166,32 @@ def test_the_auditor_sees_every_chain_and_a_case_across_the_services_as_of_a_mom
     as_of = {r.url.params.get("as_of") for r in answers.sent if "/events" in r.url.path}
     assert as_of == {"2026-07-08T23:59:59+08:00"}
     assert bad.status_code == 422 and 'href="#f-client"' in bad.text and 'href="#f-as_of"' in bad.text
+
+
+def test_every_page_of_these_areas_reads_in_both_languages_without_a_raw_message_key():
+    from tests.unit.test_console_admin import Services as Referral
+    from tests.unit.test_console_funding import Funding
+
+    referral, funding, supervision = Referral(), Funding(), Supervision()
+
+    def handler(request):
+        path = request.url.path
+        if request.url.port == 8004:
+            return funding(request)
+        if request.url.port == 8006 or "/audit/" in path:
+            return supervision(request)
+        return referral(request)
+
+    pages = {"admin1": ["/stations", "/stations/erasure"], "funding1": ["/funding"],
+             "auditor1": ["/supervision", "/supervision/evidence/street_coverage", "/audit",
+                          f"/audit/case?client={CLIENT}"]}
+    for lang in ("zh-CN", "en"):
+        for user, paths in pages.items():
+            with console(handler) as client:
+                sign_in(client, user)
+                client.cookies.set("jk_lang", lang)
+                for path in paths:
+                    page = client.get(path)
+                    assert page.status_code == 200, (lang, path, page.text[:500])
+                    raw = re.findall(r">\s*((?:stations|funding|supervision|audit)\.[a-z_.]+)\s*<", page.text)
+                    assert raw == [], (lang, path, raw)

@@ -63,3 +63,60 @@ def test_an_entry_scheduled_for_a_day_already_checked_fires_at_the_next_tick():
     app.save(app.schedule("plan_overdue", late, clock.today() - timedelta(days=3)))
     assert app.run_due(app.on_due) == 1
     assert app.fired == [("plan_overdue", late, clock.today())]
+
+
+class Flaky(Reminders):
+    """on_due raises for the subjects in `broken` (a bug, a state nobody foresaw)."""
+
+    def __init__(self, clock: FixedClock):
+        self.broken: set = set()
+        super().__init__(clock)
+
+    def on_due(self, kind, subject_id, day):
+        if subject_id in self.broken:
+            raise KeyError("something nobody foresaw")
+        return super().on_due(kind, subject_id, day)
+
+
+def test_an_entry_that_raises_is_recorded_and_the_others_of_the_tick_proceed():
+    clock = FixedClock()
+    app = Flaky(clock)
+    today = clock.today()
+    bad, good, later = uuid4(), uuid4(), uuid4()
+    app.broken = {bad}
+    app.save(*app.schedule_all([("call", bad, today), ("call", good, today),
+                                ("visit", later, today + timedelta(days=1))]))
+    assert app.run_due(app.on_due) == 1
+    assert [s for _, s, _ in app.fired] == [good]
+    failure = app.repository.get(Calendar.ID).failures[Calendar.key("call", bad, today)]
+    assert failure["reason"] == "KeyError" and failure["attempts"] == 1
+    # A later tick the same day (today's agenda is read again): the failure is not re-recorded
+    app.run_due(app.on_due)
+    assert calendar_events(app).count("Calendar.EntryFailed") == 1
+    # The next day: the other entry fires even though the bad one still fails
+    clock.advance(days=1)
+    app.fired.clear()
+    app.run_due(app.on_due)
+    assert later in [s for _, s, _ in app.fired]
+
+
+def test_a_failed_entry_is_retried_at_later_ticks_and_given_up_after_the_bound():
+    from shared.deadlines import MAX_ENTRY_ATTEMPTS
+
+    clock = FixedClock()
+    app = Flaky(clock)
+    today = clock.today()
+    flaky, hopeless = uuid4(), uuid4()
+    app.broken = {flaky, hopeless}
+    app.save(*app.schedule_all([("call", flaky, today), ("call", hopeless, today)]))
+    app.run_due(app.on_due)
+    clock.advance(days=1)
+    app.run_due(app.on_due)  # yesterday re-read once more, then checked: the retries take over
+    app.broken = {hopeless}  # the cause of one is fixed
+    app.run_due(app.on_due)
+    assert (("call", flaky, today)) in app.fired
+    for _ in range(MAX_ENTRY_ATTEMPTS):
+        app.run_due(app.on_due)
+    assert app.repository.get(Calendar.ID).failures == {}
+    events = calendar_events(app)
+    assert events.count("Calendar.EntryRecovered") == 1 and events.count("Calendar.EntryAbandoned") == 1

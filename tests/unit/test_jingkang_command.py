@@ -110,3 +110,29 @@ def test_bad_arguments_are_usage_errors_not_tracebacks(data_dir):
                  ("rebuild", "intake")):
         result = jingkang(*args)
         assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+
+
+def test_an_encrypted_intake_store_without_its_key_is_one_line_naming_the_key(data_dir):
+    import base64
+    import os
+    from datetime import date
+
+    from services.intake.application import create_application as create_intake
+    from tests.support import applicant
+
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = load_settings("intake", {"JINGKANG_DATA_DIR": str(data_dir), "JINGKANG_INTAKE_CIPHER_KEY": key,
+                                        "JINGKANG_INTAKE_LOOKUP_KEY": "l" * 44})
+    intake = create_intake(settings)
+    person = applicant()
+    person["birth_date"] = date.fromisoformat(person["birth_date"])
+    intake.submit_application(source="self", applicant=person, district_code="110105", street_code="110105001",
+                              hardship_categories=[])
+    intake.close()
+
+    one_line_exit_2(jingkang("log", "--service", "intake"), "JINGKANG_INTAKE_CIPHER_KEY")
+    # With the development key where `make up` keeps it, the log reads (and shows no identity)
+    (data_dir / "intake.key").write_text(key)
+    logged = jingkang("log", "--service", "intake", "--json")
+    assert logged.exit_code == 0, logged.output
+    assert "Application" in logged.output and person["id_number"] not in logged.output

@@ -96,9 +96,12 @@ def test_a_token_of_the_issuer_names_the_actor_the_role_and_the_districts(rsa_ke
 
 
 def test_claim_names_come_from_the_settings(rsa_key):
-    auth = authority(IdentityProvider(rsa_key), role_claim="jingkang.role", districts_claim="areas")
-    token = rsa_key.sign(claims(jingkang={"role": "auditor"}, areas=["110000"]))
-    assert auth.principal("Bearer " + token) == Principal("staff-w-0001", "auditor", ("110000",))
+    auth = authority(IdentityProvider(rsa_key), actor_claim="staff_id", role_claim="jingkang.role",
+                     districts_claim="areas")
+    token = rsa_key.sign(claims(sub=str(uuid.uuid4()), staff_id="staff-u-0001", jingkang={"role": "auditor"},
+                                areas=["110000"]))
+    assert auth.principal("Bearer " + token) == Principal("staff-u-0001", "auditor", ("110000",))
+    assert "claim staff_id must name who acts" in refusal(auth, rsa_key.sign(claims(jingkang={"role": "auditor"})))
 
 
 def test_a_little_clock_skew_is_forgiven_but_no_more(rsa_key):

@@ -197,3 +197,30 @@ def test_producer_broker_and_consumer_limits_agree_with_the_budget():
     assert create_consumer(settings, funding_app(load_settings("funding", {"JINGKANG_FUNDING_STORE": "memory://"}))
                            ).max_message_bytes == 100000
 
+
+
+def test_a_consumed_event_whose_effect_would_be_over_the_budget_is_dead_lettered_at_once():
+    """The store's refusal is a refused command: the message goes to the dead-letter topic
+    with the reason, and the partition moves on (no retries: it can never succeed)."""
+    from datetime import date, datetime, timezone
+
+    from services.notification.consumers import create_consumer
+    from shared.contract.funding import FundingShare, PurchaseContractSigned
+    from shared.envelope import encode, to_cloudevent
+
+    settings = load_settings("notification", {"JINGKANG_NOTIFICATION_STORE": "memory://",
+                                              "JINGKANG_MAX_EVENT_BYTES": str(16 * 1024)})
+    notifications = notification_app(settings)
+    notifications.register_subscription(district_code="110105", event_types=["jingkang.funding.PurchaseContractSigned.v1"],
+                                        url="https://district.example/hook", secret="s" * 16,
+                                        purpose="district_supervision")
+    signed = PurchaseContractSigned(contract_id=uuid4(), station_id=uuid4(), district_code="110105",
+                                    period_start=date(2026, 1, 1), period_end=date(2026, 12, 31), budget="100.00",
+                                    funding_sources=[FundingShare(source="welfare_lottery", amount="100.00")],
+                                    unit_prices={f"service_{i}": "1.00" for i in range(400)}, purchaser_code="110105")
+    raw = encode(to_cloudevent(signed, id=str(uuid4()), time=datetime.now(timezone.utc), sequence=1))
+    assert len(raw) < 16 * 1024  # the message itself is accepted; the delivery that keeps it whole is not
+    before = stored(notifications)
+    outcome = create_consumer(settings, notifications).process("jingkang.funding.v1", 0, 1, raw)
+    assert outcome.dead_letter and outcome.reason.startswith("EventTooLarge")
+    assert stored(notifications) == before

@@ -4,10 +4,7 @@ a message that can never be used is handed back for the dead-letter topic while 
 rest of the poll is stored, and a closed month below target is recorded once."""
 from __future__ import annotations
 
-import json
-from datetime import date, datetime, timezone
-
-from eventsourcing.persistence import IntegrityError  # noqa: F401  (what a second review would raise)
+from datetime import date
 
 from services.supervision.application import Message, Reviews, Rules, Supervision
 from services.supervision.contracts import to_public
@@ -50,7 +47,7 @@ def test_an_unusable_message_is_handed_back_for_the_dead_letter_topic_and_the_re
         + messages(good, first_offset=2), supervision.model.positions())
     supervision.store(batch)
 
-    assert [(m.offset, reason.split(":")[0]) for m, reason in batch.dead] == [(0, "InvalidMessage"), (1, "InvalidMessage")]
+    assert [(m.offset, reason.split(":")[0]) for m, reason in batch.dead] == [(0, "InvalidMessage"), (1, "Unusable")]
     assert len(batch.rows) == 3
     assert supervision.model.positions()[("jingkang.intake.v1", 0)] == 5  # the partition moved past them
 
@@ -98,3 +95,18 @@ def test_a_month_is_closed_some_days_after_its_end_and_only_recent_months_are_re
     assert len(closed_months(date(2026, 7, 15), 15, 3, date(2020, 1, 1))) == 3
     assert IndicatorReview.create_id(district=D, indicator="x", period="2026-06") == IndicatorReview.create_id(
         district=D, indicator="x", period="2026-06")
+
+
+def test_a_fact_stored_after_a_query_is_in_the_next_answer():
+    p = twenty_clients()
+    supervision = supervision_of(p.events)
+    before = {f["name"]: f for f in supervision.indicators(D, START, END)["indicators"]}
+    # A new client of the district, registered in the period (a later poll of the worker)
+    from tests.unit.test_indicators import Population, client
+    later = Population()
+    later._n = iter(range(10_000, 10_010))
+    later.register(client(500), date(2026, 2, 1), f"{D}001")
+    supervision.store(supervision.prepare(messages([ce for ce in later.events], topic="jingkang.intake.v1",
+                                                   first_offset=len(p.events)), supervision.model.positions()))
+    after = {f["name"]: f for f in supervision.indicators(D, START, END)["indicators"]}
+    assert after["plan_within_30_days"]["denominator"] == before["plan_within_30_days"]["denominator"] + 1
