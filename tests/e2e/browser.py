@@ -1,10 +1,11 @@
 """The browser-test harness: Debian's Chromium driven by Playwright for Python (no browser
 download: executable_path=/usr/bin/chromium), a phone and a desktop viewport, a screenshot of
-each page visited (under the test's own output folder, and the latest copied to
-console/screenshots/ for the README), and an axe-core check of the page (no serious or
+each page visited (under the test's own output folder; with JINGKANG_SCREENSHOTS=1 the latest
+are also copied to console/screenshots/ for the README, so a plain test run changes no tracked file), and an axe-core check of the page (no serious or
 critical violation). The fixtures using these are in tests/e2e/conftest.py."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -45,13 +46,14 @@ class Screen:
 
     def shot(self, name: str, publish: bool = True) -> Path:
         """Saves the whole page as <out>/<nn>-<device>-<name>.png; the latest one of each name
-        also goes to console/screenshots/<device>-<name>.png for the README, unless the page
-        shows a (generated, but well-formed) identity: that stays in the test's folder."""
+        also goes to console/screenshots/<device>-<name>.png for the README when
+        JINGKANG_SCREENSHOTS=1, unless the page shows a (generated, but well-formed) identity:
+        that stays in the test's folder."""
         slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
         path = self.out / f"{len(self.shots) + 1:02d}-{self.device}-{slug}.png"
         self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
-        if publish:
+        if publish and os.environ.get("JINGKANG_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(exist_ok=True)
             shutil.copyfile(path, SCREENSHOTS / f"{self.device}-{slug}.png")
         return path
