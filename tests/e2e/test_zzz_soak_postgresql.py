@@ -24,7 +24,7 @@ DISTRICT = "110107"  # not test_soak's: both soaks' events meet on the same brok
 
 @pytest.fixture(scope="module")
 def pg_system(kafka_bootstrap, postgres_url, tmp_path_factory):
-    """A second system (ports BASE+10...) on fresh databases, dropped when it has stopped. Its
+    """A second system (ports BASE+20...: its metrics ports, base + 1000 + 2 per service, clear the first system's twelve) on fresh databases, dropped when it has stopped. Its
     workers start at the end of the topics: the first system's backlog is not this soak's."""
     run = uuid.uuid4().hex[:8]
     databases = {s: f"e2e_{run}_{s}" for s in SERVICES}
@@ -33,7 +33,7 @@ def pg_system(kafka_bootstrap, postgres_url, tmp_path_factory):
             conn.execute(f"CREATE DATABASE {name}")
     server = postgres_url.rsplit("/", 1)[0]
     try:
-        yield from run_system(kafka_bootstrap, tmp_path_factory.mktemp("pg-system"), BASE + 10,
+        yield from run_system(kafka_bootstrap, tmp_path_factory.mktemp("pg-system"), BASE + 20,
                               stores={s: f"{server}/{name}" for s, name in databases.items()}, fresh=True)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:

@@ -131,14 +131,15 @@ def test_a_consumer_never_silently_drops_its_tracking_record(pg_store_url):
     from shared.settings import store_env
     from shared.store import ServiceApplication, command_context
 
+    # The API process creates the tables (relays and workers never do: shared.settings.store_env).
+    api = ServiceApplication(env=store_env(dataclasses.replace(load_settings("x", {"JINGKANG_X_STORE": pg_store_url}),
+                                                               process="api")))
     worker = ServiceApplication(env=store_env(dataclasses.replace(load_settings("x", {"JINGKANG_X_STORE": pg_store_url}),
                                                                   process="worker")))
     with command_context(tracking=Tracking("kafka:t:0", 5)):
         worker.save(Aggregate())
     assert worker.recorder.max_tracking_id("kafka:t:0") == 5
 
-    api = ServiceApplication(env=store_env(dataclasses.replace(load_settings("x", {"JINGKANG_X_STORE": pg_store_url}),
-                                                               process="api")))
     with pytest.raises(RuntimeError), command_context(tracking=Tracking("kafka:t:0", 6)):
         api.save(Aggregate())
     assert api.recorder.max_tracking_id("kafka:t:0") == 5
