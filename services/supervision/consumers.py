@@ -114,8 +114,10 @@ class ReadModelWorker:
         # Know every topic's partitions before joining the group: a member that joins first
         # can be assigned nothing ("no partition metadata") and, seen with kafka-python 3.0,
         # not rejoin when the metadata arrives.
-        for topic in self.topics:
-            self.consumer.partitions_for_topic(topic)
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline and \
+                not all(self.consumer.partitions_for_topic(topic) for topic in self.topics):
+            stop.wait(0.5)  # a topic just created: its partitions are not in the metadata yet
         self.consumer.subscribe(self.topics, listener=Rewind())
         next_review = time.monotonic()
         while not stop.is_set():
@@ -145,7 +147,10 @@ def kafka_consumer(settings: ServiceSettings, group: str | None, max_records: in
 
     return KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False,
                          auto_offset_reset="earliest", client_id="jingkang-supervision", max_poll_records=max_records,
-                         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
+                         fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024,
+                         # A member assigned nothing for want of metadata rejoins at the next
+                         # refresh: seconds, not the default five minutes.
+                         metadata_max_age_ms=10_000)
 
 
 def create_worker(settings: ServiceSettings, supervision: Supervision | None = None) -> ReadModelWorker:
