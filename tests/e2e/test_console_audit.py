@@ -47,9 +47,6 @@ def test_the_auditor_reads_a_case_timeline_across_the_services_and_every_chain_i
     desktop.check("audit-case")
 
 
-# On a fresh broker the supervision worker (started before the topics exist) was seen to read
-# nothing at all in one run of two (no facts after eight minutes, its log ending at "No partition metadata for
-# topic jingkang.*.v1"). Reported; it passes whenever supervision reads the demo's facts.
 def test_the_auditor_opens_the_events_behind_a_figure(demo, desktop):
     page = sign_in(desktop, "演示·吴审计")
     dashboard = "/supervision?district=110105&from=2026-01-01&to=" + time.strftime("%Y-%m-%d")
