@@ -8,24 +8,41 @@ it is here so the PostgreSQL mode can never silently stop working again."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 
 import psycopg
 import pytest
 
 from shared.settings import pg_connections
+from tests.conftest import KAFKA_PORT, ROOT
 from tests.e2e import test_soak
 from tests.e2e.conftest import BASE, SERVICES, run_system
 
 pytestmark = pytest.mark.e2e
 
-DISTRICT = "110107"  # not test_soak's: both soaks' events meet on the same broker
+DISTRICT = "110107"  # not test_soak's
 
 
 @pytest.fixture(scope="module")
-def pg_system(kafka_bootstrap, postgres_url, tmp_path_factory):
-    """A second system (ports BASE+20...: its metrics ports, base + 1000 + 2 per service, clear the first system's twelve) on fresh databases, dropped when it has stopped. Its
-    workers start at the end of the topics: the first system's backlog is not this soak's."""
+def own_kafka():
+    """A broker of its own (port KAFKA_PORT + 2, its controller + 3): on the first system's
+    broker, each system's workers would consume the other's events and publish their own
+    conclusions about the same clients under the same deterministic ids."""
+    port = KAFKA_PORT + 2
+    data = ROOT / f".cache/kafka-test-{port}"
+    env = dict(os.environ, KAFKA_PORT=str(port), KAFKA_DATA=str(data))
+    shutil.rmtree(data, ignore_errors=True)
+    subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], env=env, check=True)
+    yield f"127.0.0.1:{port}"
+    subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def pg_system(own_kafka, postgres_url, tmp_path_factory):
+    """A second system (ports BASE+20...: its metrics ports, base + 1000 + 2 per service, clear
+    the first system's twelve) on fresh databases and its own broker, dropped when it has stopped."""
     run = uuid.uuid4().hex[:8]
     databases = {s: f"e2e_{run}_{s}" for s in SERVICES}
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -33,7 +50,7 @@ def pg_system(kafka_bootstrap, postgres_url, tmp_path_factory):
             conn.execute(f"CREATE DATABASE {name}")
     server = postgres_url.rsplit("/", 1)[0]
     try:
-        yield from run_system(kafka_bootstrap, tmp_path_factory.mktemp("pg-system"), BASE + 20,
+        yield from run_system(own_kafka, tmp_path_factory.mktemp("pg-system"), BASE + 20,
                               stores={s: f"{server}/{name}" for s, name in databases.items()}, fresh=True)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
