@@ -65,6 +65,21 @@ def test_an_entry_scheduled_for_a_day_already_checked_fires_at_the_next_tick():
     assert app.fired == [("plan_overdue", late, clock.today())]
 
 
+def test_after_the_clock_went_back_what_is_scheduled_fires_on_its_day():
+    clock = FixedClock()
+    app = Reminders(clock)
+    clock.advance(days=40)
+    app.run_due(app.on_due)  # the calendar is checked through day 39
+    clock.advance(days=-150)  # the development clock moved back (the demo district's history)
+    waiting = uuid4()
+    app.save(app.schedule("waitlist_due", waiting, clock.today() + timedelta(days=90)))
+    app.run_due(app.on_due)
+    assert app.fired == []
+    clock.advance(days=91)  # day 90 from the schedule is behind the calendar's old mark (39)
+    assert app.run_due(app.on_due) == 1
+    assert app.fired == [("waitlist_due", waiting, clock.today() - timedelta(days=1))]
+
+
 class Flaky(Reminders):
     """on_due raises for the subjects in `broken` (a bug, a state nobody foresaw)."""
 
