@@ -92,8 +92,9 @@ def encode(ce: Mapping[str, Any]) -> bytes:
     return json.dumps(ce, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> CloudEvent:
-    """Parse and validate a message; raise InvalidMessage with the reason."""
+def attributes(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> dict:
+    """A message's CloudEvent as a dict, checked for shape only (within the budget, a JSON
+    object, specversion 1.0, every required attribute); InvalidMessage with the reason."""
     if raw is None:
         raise InvalidMessage("empty message")
     if len(raw) > max_bytes:
@@ -109,6 +110,12 @@ def decode(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> CloudEvent:
         raise InvalidMessage(f"not a CloudEvent: missing {', '.join(missing)}")
     if ce["specversion"] != "1.0":
         raise InvalidMessage(f"unsupported specversion {ce['specversion']!r}")
+    return ce
+
+
+def decode(raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> CloudEvent:
+    """Parse and validate a message; raise InvalidMessage with the reason."""
+    ce = attributes(raw, max_bytes)
     cls = lookup(str(ce["type"]))
     if cls is None:
         raise UnknownEventType(f"unknown event type {ce['type']!r}")
