@@ -7,6 +7,7 @@ token is 403 and the handler never runs, so nothing changes)."""
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,16 @@ def local_path(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+DISTRICT = re.compile(r"^[0-9]{6}$")
+
+
+def district_of(session: Session, asked: str | None) -> str:
+    """The district a page shows: the one asked for (a 6-digit code), else the user's first."""
+    if asked and DISTRICT.match(asked):
+        return asked
+    return next(iter(session.user.districts), "")
 
 
 def t_of(request: Request):

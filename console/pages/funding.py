@@ -13,7 +13,6 @@ Calls (with the user's token): funding GET /v1/contracts?purchaser=, POST
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -24,11 +23,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.services import ServiceRefused, Services
-from console.web import NavItem, csrf_protected, render, services, signed_in, t_of
+from console.web import DISTRICT, NavItem, csrf_protected, district_of, render, services, signed_in, t_of
 
 router = APIRouter()
 NAV = (NavItem("/funding", "funding.nav", ("funding_officer", "district_admin")),)
-DISTRICT = re.compile(r"^[0-9]{6}$")
 FIGURES = ("budget", "accrued", "settled", "paid", "remaining")
 MESSAGES = {
     "zh-CN": {
@@ -183,12 +181,6 @@ def staff_names(path: Path) -> dict[str, str]:
         return {}
 
 
-def purchaser_of(session, asked: str | None) -> str:
-    if asked and DISTRICT.match(asked):
-        return asked
-    return next(iter(session.user.districts), "")
-
-
 # -- pages ---------------------------------------------------------------------------------
 
 @router.get("/funding")
@@ -201,7 +193,7 @@ async def page(request: Request, session, svc: Services, purchaser: str | None, 
                status_code: int = 200, problem: str | None = None) -> Response:
     """The page; `draft`: a refused settlement form, drawn open again with its input and the
     service's reasons beside the fields; `problem`: a service's refusal, said at the top."""
-    code = purchaser_of(session, purchaser)
+    code = district_of(session, purchaser)
     answer = await svc.get("funding", "/v1/contracts", {"purchaser": code})
     try:
         stations = await svc.get("referral", "/v1/stations", {"district": code})

@@ -8,7 +8,6 @@ Calls (with the user's token): referral GET /v1/stations, GET /v1/waitlist, GET 
 intake POST /v1/clients/{id}/identity/erasure."""
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,14 +16,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from console.services import ServiceRefused, Services
-from console.web import NavItem, csrf_protected, render, services, signed_in, t_of
+from console.web import DISTRICT, NavItem, csrf_protected, district_of, render, services, signed_in, t_of
 
 router = APIRouter()
 NAV = (NavItem("/stations", "stations.nav", ("district_admin",)),)
 WAIT_LIMIT_DAYS = 90  # referral's rule: past it, a client is re-verified before a place is offered
 WARN_DAYS = 75  # highlighted as close to the limit
 ERASURE_REASONS = ("data_subject_request", "retention_expired", "legal_order", "recorded_in_error")
-DISTRICT = re.compile(r"^[0-9]{6}$")
 MESSAGES = {
     "zh-CN": {
         "stations.nav": "驿站与候补",
@@ -203,13 +201,6 @@ def referral_rows(answer: dict[str, Any]) -> list[ReferralRow]:
     rows = [ReferralRow(r["referral_id"], r["client_id"], r["kind"], r["status"], r["due_by"], bool(r["overdue"]))
             for r in answer.get("referrals", []) if r["status"] in ("requested", "accepted")]
     return sorted(rows, key=lambda r: (not r.overdue, r.due_by))
-
-
-def district_of(session, asked: str | None) -> str:
-    """The district shown: the one asked for (a 6-digit code), else the user's first."""
-    if asked and DISTRICT.match(asked):
-        return asked
-    return next(iter(session.user.districts), "")
 
 
 # -- pages ---------------------------------------------------------------------------------

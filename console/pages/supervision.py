@@ -8,7 +8,6 @@ GET /v1/indicators, GET /v1/trends (one per indicator, concurrently), GET
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -19,12 +18,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from console.services import ServiceRefused, Services
-from console.web import NavItem, render, services, signed_in, t_of
+from console.web import NavItem, district_of, render, services, signed_in, t_of
 from shared.clock import LOCAL
 
 router = APIRouter()
 NAV = (NavItem("/supervision", "supervision.nav", ("auditor", "district_admin", "funding_officer")),)
-DISTRICT = re.compile(r"^[0-9]{6}$")
 PAGE_SIZE = 50
 UNREACHABLE = (0, 502, 503, 504)
 INDICATORS = ("standardised_service", "plan_within_30_days", "reassessment_on_time", "street_coverage",
@@ -215,12 +213,6 @@ def period_of(asked_from: str | None, asked_to: str | None) -> tuple[str, str]:
             return None
 
     return valid(asked_from) or today.replace(month=1, day=1).isoformat(), valid(asked_to) or today.isoformat()
-
-
-def district_of(session, asked: str | None) -> str:
-    if asked and DISTRICT.match(asked):
-        return asked
-    return next(iter(session.user.districts), "")
 
 
 def problem(t, e: ServiceRefused) -> str:
