@@ -7,6 +7,11 @@ its type inside a command context that makes the handler's save() store the trac
 record in the same transaction, retry transient failures a bounded number of times,
 and tell the caller to dead-letter what can never succeed.
 
+`EventConsumer.process_batch` does the same for the messages a worker has ready: each
+partition's share in one transaction (one position check, the events of every message and
+the highest position together), falling back to `process` one message at a time for that
+share on any failure, so dead letters, retries and duplicates are decided exactly as above.
+
 `build_worker` wires it into a faust app: one agent over the subscribed topics,
 sequential per partition, dead letters to `jingkang.<service>.dlq` with the reason."""
 from __future__ import annotations
@@ -18,12 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared import metrics
 from shared.envelope import MAX_MESSAGE_BYTES, CloudEvent, InvalidMessage, decode
 from shared.errors import DomainError
-from shared.store import ServiceApplication, command_context
+from shared.store import META, ServiceApplication, command_context, current_context
 
 log = logging.getLogger("jingkang.consumer")
 
@@ -110,23 +116,82 @@ class EventConsumer:
         if handler is None:
             self.app.record_position(tracking)
             return Outcome("ignored", tracking, event_type=ce.type)
-        with command_context(
-            actor=f"{self.service}-worker",
-            role="system",
-            correlation_id=ce.get("correlationid") or ce.id,
-            causation_id=ce.id,
-            traceparent=ce.get("traceparent"),
-            tracking=tracking,
-        ) as ctx:
+        with command_context(**self._context_of(ce), tracking=tracking) as ctx:
             handler(ce)
             if not ctx.tracking_used:
                 self.app.record_position(tracking)
         return Outcome("processed", tracking, event_type=ce.type)
 
+    def process_batch(self, messages: Sequence[tuple[str, int, int, bytes | None]]) -> list[Outcome]:
+        """The outcomes of (topic, partition, offset, value) messages, in their order. Each
+        partition's messages (in offset order, as Kafka delivers them) are processed together
+        in one transaction; a share that fails anywhere is processed again one message at a
+        time (`process`), from what the store holds: nothing of the failed attempt was kept."""
+        shares: dict[tuple[str, int], list[int]] = {}
+        for i, (topic, partition, _, _) in enumerate(messages):
+            shares.setdefault((topic, partition), []).append(i)
+        outcomes: list[Outcome | None] = [None] * len(messages)
+        for (topic, partition), indexes in shares.items():
+            share = [(messages[i][2], messages[i][3]) for i in indexes]
+            together = self._process_together(topic, partition, share) if len(share) > 1 else None
+            if together is None:
+                together = [self.process(topic, partition, offset, value) for offset, value in share]
+            for i, outcome in zip(indexes, together):
+                outcomes[i] = outcome
+        return outcomes  # type: ignore[return-value]
+
+    def _process_together(self, topic: str, partition: int, share: list[tuple[int, bytes | None]]) -> list[Outcome] | None:
+        """One partition's messages in one transaction, or None if any of them failed (the
+        caller then takes the per-message path, which knows what to retry and dead-letter).
+        Later messages read what earlier ones saved through the command context's held
+        events (shared.store: the repository reads held aggregates), as a keyed request does."""
+        position = tracking_for(topic, partition, 0).application_name
+        try:
+            done = self.app.recorder.max_tracking_id(position)  # single-row tracking: one query for the share
+            held = _HeldBatch()
+            outcomes: list[Outcome] = []
+            for offset, value in share:
+                tracking = tracking_for(topic, partition, offset)
+                if done is not None and offset <= done:
+                    outcomes.append(Outcome("duplicate", tracking))
+                    continue
+                ce = decode(value, self.max_message_bytes)
+                handler = self.handlers.get(ce.type)
+                if handler is None:
+                    outcomes.append(Outcome("ignored", tracking, event_type=ce.type))
+                else:
+                    with command_context(**self._context_of(ce), held=held):
+                        handler(ce)
+                    outcomes.append(Outcome("processed", tracking, event_type=ce.type))
+                held.tracking = tracking  # the highest position: covers every message before it
+            if held.tracking is not None:
+                self.app.commit(held)
+            return outcomes
+        except Exception as e:  # a bad message, a refused command, a conflict, the store: one at a time
+            log.info("batch of %d from %s[%d] taken one message at a time: %r", len(share), topic, partition, e)
+            return None
+
+    def _context_of(self, ce: CloudEvent) -> dict[str, Any]:
+        return dict(actor=f"{self.service}-worker", role="system", correlation_id=ce.get("correlationid") or ce.id,
+                    causation_id=ce.id, traceparent=ce.get("traceparent"))
+
     def dead_lettered(self, outcome: Outcome) -> None:
         """Called once the message is safely in the dead-letter topic."""
         if not self.app.has_processed(outcome.tracking):
             self.app.record_position(outcome.tracking)
+
+
+class _HeldBatch(ProcessingEvent):
+    """What the messages of a batch saved, held for its one commit (the command context's
+    `held`, as shared.idempotency uses it). Each message's events are stamped with its own
+    metadata (correlation, causation) when collected, since the commit runs after all of them."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        first = len(self.events)
+        super().collect_events(*objs, **kwargs)
+        meta = ServiceApplication._meta(current_context())
+        for domain_event in self.events[first:]:
+            vars(domain_event)[META] = meta
 
 
 DEAD_LETTER_MAX_VALUE = 64 * 1024
@@ -193,26 +258,70 @@ def build_worker(consumer: EventConsumer, settings, topics: list[str], timers: S
     source = app.topic(*topics, key_type=bytes, value_type=bytes)
     dead_letters = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes)
 
-    async def react_to(msg) -> None:
-        """One message, in isolation: processed, ignored, a duplicate, or dead-lettered with its
-        reason (EventConsumer.process never raises for a bad message); the next one follows.
-        Only the infrastructure failing (the dead-letter topic unreachable) stops the agent,
-        and then before the position is committed, so nothing is lost."""
-        outcome = await asyncio.to_thread(consumer.process, msg.topic, msg.partition, msg.offset, msg.value)
-        metrics.CONSUMED.labels(consumer.service, msg.topic, outcome.status).inc()
-        highwater = app.consumer.highwater(msg.tp)
-        if highwater is not None:
-            metrics.CONSUMER_LAG.labels(consumer.service, msg.topic, str(msg.partition)).set(max(0, highwater - msg.offset - 1))
-        if outcome.dead_letter:
-            metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
-            log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
-            value, headers = dead_letter(outcome, msg.topic, msg.partition, msg.offset, msg.value)
-            await (await dead_letters.send(key=msg.key, value=value, headers=headers))
-            await asyncio.to_thread(consumer.dead_lettered, outcome)
+    batch_size = max(1, getattr(settings, "consumer_batch_size", 1))
+
+    async def react_to(events: list) -> None:
+        """Messages in isolation: each processed, ignored, a duplicate, or dead-lettered with
+        its reason (EventConsumer never raises for a bad message); the next ones follow. Only
+        the infrastructure failing (the dead-letter topic unreachable) stops the agent, and
+        then before the positions are acknowledged, so nothing is lost."""
+        messages = [(e.message.topic, e.message.partition, e.message.offset, e.message.value) for e in events]
+        if len(messages) == 1:
+            outcomes = [await asyncio.to_thread(consumer.process, *messages[0])]
+        else:
+            outcomes = await asyncio.to_thread(consumer.process_batch, messages)
+        for event, outcome in zip(events, outcomes):
+            msg = event.message
+            metrics.CONSUMED.labels(consumer.service, msg.topic, outcome.status).inc()
+            highwater = app.consumer.highwater(msg.tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(consumer.service, msg.topic, str(msg.partition)).set(max(0, highwater - msg.offset - 1))
+            if outcome.dead_letter:
+                metrics.DEAD_LETTERS.labels(consumer.service, msg.topic).inc()
+                log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, outcome.reason)
+                value, headers = dead_letter(outcome, msg.topic, msg.partition, msg.offset, msg.value)
+                await (await dead_letters.send(key=msg.key, value=value, headers=headers))
+                await asyncio.to_thread(consumer.dead_lettered, outcome)
+            await stream_of[0].ack(event)
+
+    stream_of: list = []  # the agent's stream (acks go through it)
 
     @app.agent(source, name=f"jingkang-{consumer.service}-events")
     async def react(stream):
-        async for event in stream.events():
-            await react_to(event.message)
+        """Reads on while a batch is processed: what arrived meanwhile (up to batch_size) is
+        the next batch, so an idle worker handles a message at once and a busy one takes
+        what is ready, with no wait to fill a batch. A message is acknowledged (its offset
+        may be committed) only once it is done."""
+        stream.enable_acks = False
+        stream_of[:] = [stream]
+        ready: list = []
+        arrived, room = asyncio.Event(), asyncio.Event()
+        room.set()
+
+        async def take() -> None:
+            async for event in stream.events():
+                ready.append(event)
+                arrived.set()
+                if len(ready) >= batch_size:
+                    room.clear()
+                    await room.wait()
+
+        async def drain() -> None:
+            while True:
+                await arrived.wait()
+                batch = ready[:]
+                ready.clear()
+                arrived.clear()
+                room.set()
+                await react_to(batch)
+
+        tasks = [asyncio.ensure_future(take()), asyncio.ensure_future(drain())]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # a failure stops the agent, as before
+        finally:
+            for task in tasks:
+                task.cancel()
 
     return app

@@ -27,7 +27,7 @@ Shared:
   JINGKANG_OIDC_LEEWAY_SECONDS    clock skew allowed on exp/nbf (default 30, at most 120)
   JINGKANG_OIDC_KEYS_CACHE_SECONDS  how long the issuer's keys are used before fetching them again (300)
   JINGKANG_OIDC_REFRESH_SECONDS   least time between two fetches for an unknown key id (default 10)
-  JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
+  JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS, JINGKANG_CONSUMER_BATCH_SIZE  tuning
   JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
   JINGKANG_PG_POOL_API, JINGKANG_PG_POOL_RELAY, JINGKANG_PG_POOL_WORKER  PostgreSQL connections
@@ -111,6 +111,7 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
+    consumer_batch_size: int = 200  # messages a worker processes together at most (shared/consumer.py); 1: one at a time
     idempotency_hours: float = 24.0  # how long an Idempotency-Key is honoured (shared/idempotency.py)
     reuse_port: bool = False
     pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
@@ -158,6 +159,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
+        consumer_batch_size=max(1, int(env.get("JINGKANG_CONSUMER_BATCH_SIZE", "200"))),
         idempotency_hours=float(env.get("JINGKANG_IDEMPOTENCY_HOURS", "24")),
         pool_sizes=pool_sizes(env),
         reuse_port=env.get("JINGKANG_REUSE_PORT", "") in ("1", "true", "yes"),

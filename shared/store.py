@@ -235,7 +235,9 @@ class ServiceApplication(Application):
         metadata, snapshots taken, followers notified."""
         meta = self._meta(_current.get())
         for domain_event in processing.events:
-            vars(domain_event)[META] = meta
+            # A consumer's batch (shared.consumer) stamps each message's events as they are
+            # collected, with that message's context: those keep theirs.
+            vars(domain_event).setdefault(META, meta)
         recordings = self._record(processing)
         EVENTS_APPENDED.labels(self.name).inc(len(processing.events))
         self._take_snapshots(processing)
