@@ -181,10 +181,33 @@ class EventConsumer:
             self.app.record_position(outcome.tracking)
 
 
+class _Known(dict):
+    """The batch's aggregates by id, as the repository reads them (shared.store._held): one
+    with events not saved (changed by a command that then did not save it) is read afresh."""
+
+    def get(self, aggregate_id: Any, default: Any = None) -> Any:
+        aggregate = super().get(aggregate_id)
+        return default if aggregate is None or getattr(aggregate, "pending_events", None) else aggregate
+
+
 class _HeldBatch(ProcessingEvent):
     """What the messages of a batch saved, held for its one commit (the command context's
     `held`, as shared.idempotency uses it). Each message's events are stamped with its own
-    metadata (correlation, causation) when collected, since the commit runs after all of them."""
+    metadata (correlation, causation) when collected, since the commit runs after all of them.
+
+    It also keeps what the messages read (`remember`, called by the repository), so the
+    next messages do not load a station or a contract again: the batch reads as of its
+    first load of each aggregate, as one message reads as of its own; a write another
+    process made meanwhile to an aggregate the batch saves fails the commit (optimistic
+    concurrency) and the share is taken again one message at a time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aggregates = _Known()
+
+    def remember(self, aggregate: Any) -> None:
+        if self.aggregates.get(aggregate.id) is None:
+            dict.__setitem__(self.aggregates, aggregate.id, aggregate)
 
     def collect_events(self, *objs: Any, **kwargs: Any) -> None:
         first = len(self.events)

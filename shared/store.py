@@ -131,13 +131,26 @@ class ServiceRepository(Repository):
         """Also what the request has saved but not yet committed (its events held for the
         Idempotency-Key's record): a route that saves and then reads back what it made finds it."""
         held = _held(aggregate_id) if version is None else None
-        return held if held is not None else super().get(aggregate_id, version=version, **kwargs)
+        if held is not None:
+            return held
+        aggregate = super().get(aggregate_id, version=version, **kwargs)
+        if version is None:
+            _remember(aggregate)
+        return aggregate
 
 
 def _held(aggregate_id: Any) -> Any:
     """The aggregate of that id the current request saved and holds, if any."""
     ctx = _current.get()
     return ctx.held.aggregates.get(aggregate_id) if ctx is not None and ctx.held is not None else None
+
+
+def _remember(aggregate: Any) -> None:
+    """A consumer's batch also keeps what its messages read, for the next ones (shared.consumer)."""
+    ctx = _current.get()
+    remember = getattr(ctx.held, "remember", None) if ctx is not None else None
+    if remember is not None:
+        remember(aggregate)
 
 
 def sets_state(command):

@@ -9,6 +9,7 @@ import uuid
 from datetime import date, datetime
 
 import pytest
+from eventsourcing.application import Repository
 from eventsourcing.domain import Aggregate, event
 
 from shared.consumer import EventConsumer, tracking_for
@@ -168,3 +169,40 @@ def test_a_batch_that_loses_a_write_race_is_taken_one_message_at_a_time(app):
     outcomes = consumer.process_batch([(TOPIC, 0, i, v) for i, v in enumerate(values)])
     assert [o.status for o in outcomes] == ["processed"] * 3
     assert len(app.clients("110105")) == 4 and position(app, TOPIC, 0) == 2
+
+
+def test_later_messages_read_what_earlier_ones_read_without_loading_it_again(app, monkeypatch):
+    directory = Register.create_id("000000")  # read by every message, saved by none
+    app.add("000000", uuid.uuid4())
+    loads = []
+    load = Repository.get
+
+    def counted(repository, aggregate_id, **kwargs):
+        loads.append(aggregate_id)
+        return load(repository, aggregate_id, **kwargs)
+
+    def handle(ce):
+        assert directory in app.repository and app.repository.get(directory).clients
+        app.add(ce.event.district_code, ce.event.client_id)
+
+    monkeypatch.setattr(Repository, "get", counted)
+    consumer = EventConsumer(app, "registers", {event_type(ClientRegistered): handle}, attempts=1, sleep=lambda s: None)
+    values = [message()[1] for _ in range(4)]
+    assert [o.status for o in consumer.process_batch([(TOPIC, 0, i, v) for i, v in enumerate(values)])] == ["processed"] * 4
+    assert loads.count(directory) == 1 and len(app.clients("110105")) == 4
+
+
+def test_an_aggregate_a_message_changed_but_did_not_save_is_read_afresh_by_the_next(app):
+    app.add("110105", uuid.uuid4())
+    stray = uuid.uuid4()
+
+    def handle(ce):
+        if ce.event.client_id == first:
+            app.repository.get(Register.create_id("110105")).add(stray)  # changed, never saved
+            return
+        app.add(ce.event.district_code, ce.event.client_id)
+
+    (first, v1), (second, v2) = message(), message()
+    consumer = EventConsumer(app, "registers", {event_type(ClientRegistered): handle}, attempts=1, sleep=lambda s: None)
+    assert [o.status for o in consumer.process_batch([(TOPIC, 0, 0, v1), (TOPIC, 0, 1, v2)])] == ["processed"] * 2
+    assert stray not in app.clients("110105") and second in app.clients("110105")
