@@ -127,20 +127,26 @@ class EventConsumer:
         partition's messages (in offset order, as Kafka delivers them) are processed together
         in one transaction; a share that fails anywhere is processed again one message at a
         time (`process`), from what the store holds: nothing of the failed attempt was kept."""
+        # Aggregates as committed so far in this batch (saved or read by a share that
+        # committed), for the next shares to read; emptied when a share fails, since its
+        # messages may have changed them and the per-message path saves new versions.
+        known: dict[Any, Any] = {}
         shares: dict[tuple[str, int], list[int]] = {}
         for i, (topic, partition, _, _) in enumerate(messages):
             shares.setdefault((topic, partition), []).append(i)
         outcomes: list[Outcome | None] = [None] * len(messages)
         for (topic, partition), indexes in shares.items():
             share = [(messages[i][2], messages[i][3]) for i in indexes]
-            together = self._process_together(topic, partition, share) if len(share) > 1 else None
+            together = self._process_together(topic, partition, share, known) if len(share) > 1 else None
             if together is None:
+                known.clear()
                 together = [self.process(topic, partition, offset, value) for offset, value in share]
             for i, outcome in zip(indexes, together):
                 outcomes[i] = outcome
         return outcomes  # type: ignore[return-value]
 
-    def _process_together(self, topic: str, partition: int, share: list[tuple[int, bytes | None]]) -> list[Outcome] | None:
+    def _process_together(self, topic: str, partition: int, share: list[tuple[int, bytes | None]],
+                          known: dict[Any, Any]) -> list[Outcome] | None:
         """One partition's messages in one transaction, or None if any of them failed (the
         caller then takes the per-message path, which knows what to retry and dead-letter).
         Later messages read what earlier ones saved through the command context's held
@@ -148,7 +154,7 @@ class EventConsumer:
         position = tracking_for(topic, partition, 0).application_name
         try:
             done = self.app.recorder.max_tracking_id(position)  # single-row tracking: one query for the share
-            held = _HeldBatch()
+            held = _HeldBatch(known)
             outcomes: list[Outcome] = []
             for offset, value in share:
                 tracking = tracking_for(topic, partition, offset)
@@ -166,6 +172,7 @@ class EventConsumer:
                 held.tracking = tracking  # the highest position: covers every message before it
             if held.tracking is not None:
                 self.app.commit(held)
+            known.update((k, a) for k, a in held.aggregates.items() if not getattr(a, "pending_events", None))
             return outcomes
         except Exception as e:  # a bad message, a refused command, a conflict, the store: one at a time
             log.info("batch of %d from %s[%d] taken one message at a time: %r", len(share), topic, partition, e)
@@ -201,9 +208,9 @@ class _HeldBatch(ProcessingEvent):
     process made meanwhile to an aggregate the batch saves fails the commit (optimistic
     concurrency) and the share is taken again one message at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, known: dict[Any, Any] | None = None) -> None:
         super().__init__()
-        self.aggregates = _Known()
+        self.aggregates = _Known(known or {})
 
     def remember(self, aggregate: Any) -> None:
         if self.aggregates.get(aggregate.id) is None:

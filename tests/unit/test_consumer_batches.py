@@ -206,3 +206,29 @@ def test_an_aggregate_a_message_changed_but_did_not_save_is_read_afresh_by_the_n
     consumer = EventConsumer(app, "registers", {event_type(ClientRegistered): handle}, attempts=1, sleep=lambda s: None)
     assert [o.status for o in consumer.process_batch([(TOPIC, 0, 0, v1), (TOPIC, 0, 1, v2)])] == ["processed"] * 2
     assert stray not in app.clients("110105") and second in app.clients("110105")
+
+
+def test_after_a_share_fails_the_next_shares_read_the_store_again(app):
+    # Partition 1's share loses a race with an API request at its commit: partition 2's share
+    # must read the register as now stored, not as partition 1 left it in memory (which would
+    # only fail its own commit in turn).
+    (a1, va1), (b1, vb1), (c1, vc1), (c2, vc2) = (message() for _ in range(4))
+    api_client = uuid.uuid4()
+    commit, attempts = app.commit, []
+
+    def racing(processing):
+        attempts.append(processing.tracking.application_name if processing.tracking else "api")
+        if len(attempts) == 2:  # partition 1's batch commit: an API request saved the register first
+            app.add("110105", api_client)
+        return commit(processing)
+
+    app.commit = racing
+    batch = [(TOPIC, 0, 0, va1), (TOPIC, 0, 1, message()[1]), (TOPIC, 1, 0, vb1), (TOPIC, 1, 1, message()[1]),
+             (TOPIC, 2, 0, vc1), (TOPIC, 2, 1, vc2)]
+    outcomes = consumer_of(app).process_batch(batch)
+    assert [o.status for o in outcomes] == ["processed"] * 6
+    p = [tracking_for(TOPIC, n, 0).application_name for n in range(3)]
+    # partition 0 together, partition 1 together (lost the race to the API's), partition 1
+    # one message at a time, partition 2 together at once
+    assert attempts == [p[0], p[1], "api", p[1], p[1], p[2]]
+    assert set(app.clients("110105")) >= {a1, b1, c1, c2, api_client}
