@@ -292,7 +292,7 @@ def main() -> None:
         return serve(sys.argv[2].split(","))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--batch-sizes", default="1,200")
+    parser.add_argument("--batch-sizes", default="1,200,1000")
     parser.add_argument("--profile", action="store_true", help="record the workers with py-spy")
     parser.add_argument("--out", default="worker")
     args = parser.parse_args()

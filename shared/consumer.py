@@ -137,7 +137,7 @@ class EventConsumer:
         outcomes: list[Outcome | None] = [None] * len(messages)
         for (topic, partition), indexes in shares.items():
             share = [(messages[i][2], messages[i][3]) for i in indexes]
-            together = self._process_together(topic, partition, share, known) if len(share) > 1 else None
+            together = self._process_together(topic, partition, share, known)
             if together is None:
                 known.clear()
                 together = [self.process(topic, partition, offset, value) for offset, value in share]

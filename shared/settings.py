@@ -111,7 +111,7 @@ class ServiceSettings:
     process: str = ""  # api, relay or worker: set by shared.runner for the process it starts
     consumer_attempts: int = 3
     consumer_backoff_seconds: float = 0.2
-    consumer_batch_size: int = 200  # messages a worker processes together at most (shared/consumer.py); 1: one at a time
+    consumer_batch_size: int = 1000  # messages a worker processes together at most (shared/consumer.py); 1: one at a time
     idempotency_hours: float = 24.0  # how long an Idempotency-Key is honoured (shared/idempotency.py)
     reuse_port: bool = False
     pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
@@ -159,7 +159,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         jwt_issuer=env.get("JINGKANG_JWT_ISSUER", "jingkang-dev"),
         oidc=load_oidc_settings(env),
         consumer_attempts=int(env.get("JINGKANG_CONSUMER_ATTEMPTS", "3")),
-        consumer_batch_size=max(1, int(env.get("JINGKANG_CONSUMER_BATCH_SIZE", "200"))),
+        consumer_batch_size=max(1, int(env.get("JINGKANG_CONSUMER_BATCH_SIZE", "1000"))),
         idempotency_hours=float(env.get("JINGKANG_IDEMPOTENCY_HOURS", "24")),
         pool_sizes=pool_sizes(env),
         reuse_port=env.get("JINGKANG_REUSE_PORT", "") in ("1", "true", "yes"),
