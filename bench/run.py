@@ -1,6 +1,6 @@
 """Benchmarks of Jingkang against raw baselines, measured in the same run.
 
-    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,e2e,http] [--out latest]
+    .venv/bin/python bench/run.py [--full] [--only append,relay,replay,snapshot,growth,worker,e2e,http] [--out latest]
 
 Writes bench/results/latest.json and latest.md (or OUT.json and OUT.md). See bench/README.md."""
 from __future__ import annotations
@@ -337,6 +337,8 @@ def markdown(result: dict) -> str:
             lines.append(f"| {row['stored']:,} | {row['append_per_s']:,.0f} | {row['replay_per_s']:,.0f} | "
                          f"{row.get('raw_select_per_s', 0):,.0f} | {row.get('replay_ratio', '')} | "
                          f"{row['append_vs_smallest']} | {row['replay_vs_smallest']} |")
+    if "worker" in result:
+        lines += ["", __import__("worker").markdown(result["worker"]).rstrip()]
     if "e2e" in result:
         r = result["e2e"]
         ms = lambda v: "–" if v is None else f"{v:,.0f}"  # noqa: E731
@@ -392,7 +394,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="issue 6 sizes (1,000,000 stored events); slow")
     parser.add_argument("--out", default="latest", help="results go to bench/results/OUT.json and OUT.md")
-    parser.add_argument("--only", default="append,relay,replay,snapshot,growth,e2e,http")
+    parser.add_argument("--only", default="append,relay,replay,snapshot,growth,worker,e2e,http")
     parser.add_argument("--stores", choices=("both", "sqlite", "postgres"), default="both",
                         help="the stores the running system's benchmarks (e2e, http) use")
     parser.add_argument("--scale", type=int, default=1, help="API processes and workers per service (deploy/run.py --scale)")
@@ -402,18 +404,20 @@ def main() -> None:
     wanted = set(args.only.split(","))
     sizes = {"append": 3000, "relay": 20000, "replay": 100_000, "snapshot": 10_000, "growth": [10_000, 100_000],
              "e2e_rates": [5, 10, 20, 30, 40, 50, 60, 80, 100], "e2e_seconds": 10, "relapse_rates": [5, 10, 20],
-             "http_concurrency": [1, 4, 16], "http_seconds": 8}
+             "http_concurrency": [1, 4, 16], "http_seconds": 8, "worker": 20_000, "worker_batch_sizes": [1, 1000]}
     if args.rates:
         sizes["e2e_rates"] = [float(r) for r in args.rates.split(",")]
     if args.relapse_rates:
         sizes["relapse_rates"] = [float(r) for r in args.relapse_rates.split(",") if float(r) > 0]
     if args.full:
-        sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000])
+        sizes.update(append=10_000, relay=100_000, replay=1_000_000, growth=[10_000, 100_000, 1_000_000], worker=100_000)
     start_infrastructure()
     result: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "sizes": sizes}
     runs = {"append": lambda: bench_append(sizes["append"]), "relay": lambda: bench_relay(sizes["relay"]),
             "replay": lambda: bench_replay(sizes["replay"]), "snapshot": lambda: bench_snapshot(sizes["snapshot"]),
-            "growth": lambda: bench_growth(sizes["growth"], probe=1000)}
+            "growth": lambda: bench_growth(sizes["growth"], probe=1000),
+            "worker": lambda: __import__("worker").bench_worker(  # bench/worker.py
+                KAFKA, PG_URL.rsplit("/", 1)[0], sizes["worker"], sizes["worker_batch_sizes"])}
     http: dict | None = {"concurrencies": sizes["http_concurrency"], "seconds": sizes["http_seconds"]} if "http" in wanted else None
     if wanted & {"e2e", "http"}:
         # One system start for both: the throughput benchmark uses the clients the latency one registered.

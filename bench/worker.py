@@ -211,8 +211,21 @@ def run_worker(kafka: str, pg_server: str, topics: dict[str, str], ends: dict[tu
             "seconds": round(end - first, 2), "start_s": round(first - started, 2), "events_stored": stored}
 
 
-def summarise_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
-    """Inclusive share of the samples whose stack holds each function (py-spy raw, collapsed stacks)."""
+PARTS = [  # (what, a frame whose presence in a stack counts the sample for it)
+    ("handling messages (EventConsumer.process / process_batch)", "EventConsumer.process"),
+    ("  loading aggregates (Repository.get)", "Repository.get (eventsourcing/application.py"),
+    ("  recording events and positions (Application._record)", "Application._record"),
+    ("  snapshots (Application._take_snapshots)", "Application._take_snapshots"),
+    ("  the position check (has_tracking_id / max_tracking_id)", "max_tracking_id"),
+    ("  decoding and validating the CloudEvent (shared.envelope.decode)", "decode (shared/envelope.py"),
+    ("  the pool's pre-ping (check_connection)", "check_connection"),
+    ("  waiting on PostgreSQL (psycopg Connection.wait)", "Connection.wait"),
+    ("the event loop: faust, aiokafka (BaseEventLoop._run_once)", "_run_once"),
+]
+
+
+def summarise_profile(path: Path) -> list[tuple[str, float]]:
+    """Inclusive share of the samples whose stack holds each part (py-spy raw: collapsed stacks)."""
     totals: Counter = Counter()
     samples = 0
     for line in path.read_text().splitlines():
@@ -220,9 +233,10 @@ def summarise_profile(path: Path, top: int = 15) -> list[tuple[str, float]]:
         if not stack:
             continue
         samples += int(count)
-        for frame in set(stack.split(";")):
-            totals[frame.split(" (")[0] + " (" + frame.rsplit("/", 1)[-1] if "/" in frame else frame] += int(count)
-    return [(frame, round(100 * c / samples, 1)) for frame, c in totals.most_common(top)] if samples else []
+        for what, frame in PARTS:
+            if frame in stack:
+                totals[what] += int(count)
+    return [(what, round(100 * totals[what] / samples, 1)) for what, _ in PARTS] if samples else []
 
 
 def bench_worker(kafka: str, pg_server: str, n: int, batch_sizes: list[int], profile: bool = False) -> dict:
@@ -264,8 +278,9 @@ def markdown(r: dict) -> str:
         lines.append(f"| {w['batch_size']} | {w['per_s']:,.0f} | {w['seconds']} | {w['start_s']} | {w['events_stored']:,} | "
                      f"{r['raw_per_s']:,.0f} | {w['ratio']} |")
     for size, rows in r.get("profiles", {}).items():
-        lines += ["", f"Profile of the worker at batch size {size} (inclusive share of py-spy samples):", ""]
-        lines += [f"- {share}% {frame}" for frame, share in rows]
+        lines += ["", f"Profile of the worker at batch size {size} (py-spy, share of its samples whose stack holds it):", "",
+                  "| part | share |", "| --- | --- |"]
+        lines += [f"| {what.strip() if not what.startswith(' ') else '– ' + what.strip()} | {share}% |" for what, share in rows]
     return "\n".join(lines) + "\n"
 
 
