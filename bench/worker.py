@@ -260,7 +260,7 @@ def bench_worker(kafka: str, pg_server: str, n: int, batch_sizes: list[int], pro
     raw_after = asyncio.run(raw_loop(kafka, ends))
     raw = (raw_before["per_s"] + raw_after["per_s"]) / 2
     for w in workers:
-        w["ratio"] = round(w["per_s"] / raw, 3) if w["per_s"] else None
+        w["ratio"] = round(w["per_s"] / raw, 5) if w["per_s"] else None
     out = {"events": sum(ends.values()), "mix": dict(mix.most_common()), "topics": topics, "raw_before": raw_before,
            "raw_after": raw_after, "raw_per_s": round(raw, 1), "workers": workers}
     if profiles:
