@@ -153,6 +153,10 @@ class EventConsumer:
         events (shared.store: the repository reads held aggregates), as a keyed request does."""
         position = tracking_for(topic, partition, 0).application_name
         try:
+            if getattr(getattr(self.app.recorder, "datastore", None), "enable_db_functions", False):
+                # As ServiceApplication.save: that insert path drops tracking records (the
+                # per-message path then fails the same way, loudly).
+                raise RuntimeError("consumers must not use POSTGRES_ENABLE_DB_FUNCTIONS")
             done = self.app.recorder.max_tracking_id(position)  # single-row tracking: one query for the share
             held = _HeldBatch(known)
             outcomes: list[Outcome] = []
