@@ -125,7 +125,19 @@ class ServiceRepository(Repository):
     those are the aggregates that grow (bench/README.md, "Where the time goes")."""
 
     def __contains__(self, item: Any) -> bool:
-        return _held(item) is not None or bool(self.event_store.recorder.select_events(item, limit=1))
+        # A cached aggregate exists (stored events are never deleted): no query at all.
+        if _held(item) is not None or self._cached(item):
+            return True
+        return bool(self.event_store.recorder.select_events(item, limit=1))
+
+    def _cached(self, item: Any) -> bool:
+        if not self.cache:
+            return False
+        try:
+            self.cache.get(item)
+        except KeyError:
+            return False
+        return True
 
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Also what the request has saved but not yet committed (its events held for the
