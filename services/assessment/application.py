@@ -115,13 +115,14 @@ class Assessments(Deadlines, ServiceApplication):
         return record
 
     def record_session(self, client_id: UUID, *, service_type: str, station_id: UUID, session_date: date,
-                       minutes: int, mode: str, attendance: str) -> UUID:
+                       minutes: int, mode: str, attendance: str) -> dict[str, Any]:
+        """-> the session as the record now holds it (no second read of the record)."""
         record = self.get_record(client_id)
         session_id = record.record_session(service_type=service_type, station_id=station_id,
                                            session_date=session_date, minutes=minutes, mode=mode,
                                            attendance=attendance, today=self.clock.today())
         self.save(record)
-        return session_id
+        return next(s for s in record.sessions if s["session_id"] == session_id)
 
     def record_contact(self, client_id: UUID, *, method: str, outcome: str, staff: str,
                        contacted_on: date | None = None) -> ClientRecord:
