@@ -444,6 +444,7 @@ async def relapse_step(system: System, clients: list[str], rate: float, drain: f
                     await asyncio.gather(*(limited(c) for c in pending))
                 await asyncio.sleep(0.02)
 
+        cpu_before = system.cpu()
         poll_task = asyncio.create_task(poller())
         started = time.perf_counter()
         tasks = []
@@ -459,8 +460,10 @@ async def relapse_step(system: System, clients: list[str], rate: float, drain: f
             await asyncio.wait_for(poll_task, timeout=drain)
         except asyncio.TimeoutError:
             pass
+        await asyncio.sleep(1)
+        cpu = cpu_per_request(cpu_before, system.cpu(), len(accepted), os.cpu_count() or 1)
     latencies = [seen[c] - accepted[c] for c in seen if c in accepted]
-    return {"rate": rate, "requests": len(clients), "accepted": len(accepted), "errors": errors, "seen": len(latencies),
+    return {"rate": rate, "requests": len(clients), "cpu": cpu, "accepted": len(accepted), "errors": errors, "seen": len(latencies),
             "not_seen_after_drain": len(accepted) - len(latencies),
             "send_rate": round(len(clients) / send_seconds, 1) if send_seconds else None,
             **summary_ms(latencies), "http": summary_ms(http_latency)}
@@ -553,6 +556,7 @@ def relapse_ladder(system: System, rates: list[float], seconds: float, drain: fl
         if len(pool) < n:
             break
         clients, pool[:n] = asyncio.run(assessed_clients(system, pool[:n])), []
+        time.sleep(3)  # what the baseline assessments caused (placements, notices) settles first
         step = asyncio.run(relapse_step(system, clients, rate, drain))
         steps.append(step)
         step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)
