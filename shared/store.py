@@ -13,9 +13,11 @@ get -> call -> save. Its save() does two things the library leaves to us:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -32,6 +34,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.clock import Clock, SystemClock
 from shared.errors import EventTooLarge, NotFound
 from shared.metrics import EVENTS_APPENDED
+
+# Aggregates read from the per-process cache are deep-copied for each command (the library's
+# guard against a failed command corrupting the cache). Ids, dates and amounts are immutable:
+# copied as themselves, as ints and strings are, a district's placement of 1,500 waiting
+# clients copies in 2.4 ms instead of 15 (bench/README.md, "Where the time goes").
+for _immutable in (UUID, date, datetime, Decimal):
+    copy._deepcopy_dispatch[_immutable] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 META = "_meta"
 # What a public event adds to the stored event it comes from (CloudEvent attributes, trace
