@@ -30,7 +30,7 @@ Shared:
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS, JINGKANG_CONSUMER_BATCH_SIZE  tuning
   JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
-  JINGKANG_AGGREGATE_CACHE_SIZE  aggregates each process keeps in memory (default 2000; 0: none).
+  JINGKANG_AGGREGATE_CACHE_SIZE  aggregates an API or worker process keeps in memory (default 500; 0: none).
                          A cached aggregate is brought up to date from the store at each read
                          (one query for the events after the cached version), so it is never
                          stale with several processes writing; a cold read costs two (snapshot, events)
@@ -65,7 +65,7 @@ OTHER_POOL_SIZE = 2  # tools and tests that open a store outside the three proce
 # Aggregates kept per process (an LRU), fast-forwarded from the store at each read: a command
 # then reads only the events after the cached version, not the snapshot and the whole tail
 # (bench/README.md, "Where the time goes").
-DEFAULT_AGGREGATE_CACHE_SIZE = 2000
+DEFAULT_AGGREGATE_CACHE_SIZE = 500
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 # Room the producer's max_request_size leaves above the event budget for the key, headers and
@@ -275,7 +275,7 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
     else:
         raise SettingsError(f"unsupported event store URL scheme {url.scheme!r}")
     env["SINGLE_ROW_TRACKING"] = "y"
-    if settings.aggregate_cache_size > 0:
+    if settings.aggregate_cache_size > 0 and settings.process != "relay":  # a relay reads the log, not aggregates
         # Fast-forward (the library's default) reads what other processes saved since: the
         # cache never answers with a stale version, and a write still meets the store's
         # optimistic concurrency check.

@@ -13,9 +13,11 @@ get -> call -> save. Its save() does two things the library leaves to us:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -32,6 +34,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.clock import Clock, SystemClock
 from shared.errors import EventTooLarge, NotFound
 from shared.metrics import EVENTS_APPENDED
+
+# Aggregates read from the per-process cache are deep-copied for each command (the library's
+# guard against a failed command corrupting the cache). Ids, dates and amounts are immutable:
+# copied as themselves, as ints and strings are, a district's placement of 1,500 waiting
+# clients copies in 2.4 ms instead of 15 (bench/README.md, "Where the time goes").
+for _immutable in (UUID, date, datetime, Decimal):
+    copy._deepcopy_dispatch[_immutable] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 META = "_meta"
 # What a public event adds to the stored event it comes from (CloudEvent attributes, trace
@@ -54,6 +63,11 @@ class CommandContext:
     # and the aggregates saved, by id) and commits them with the record of its answer, in one
     # transaction; the repository reads held aggregates from it meanwhile.
     held: Any = field(default=None, repr=False)
+    # Aggregates this request or message has already brought up to date from the store: a
+    # second read (a route's district check, then the command) takes the cached copy without
+    # asking again; saving one takes it out (the cache holds the version before the save).
+    # A write from a read this old is still checked by the store's optimistic concurrency.
+    read: set = field(default_factory=set, repr=False)
 
 
 _current: ContextVar[CommandContext | None] = ContextVar("jingkang_command_context", default=None)
@@ -142,12 +156,21 @@ class ServiceRepository(Repository):
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Also what the request has saved but not yet committed (its events held for the
         Idempotency-Key's record): a route that saves and then reads back what it made finds it."""
-        held = _held(aggregate_id) if version is None else None
+        if version is not None:
+            return super().get(aggregate_id, version=version, **kwargs)
+        held = _held(aggregate_id)
         if held is not None:
             return held
-        aggregate = super().get(aggregate_id, version=version, **kwargs)
-        if version is None:
-            _remember(aggregate)
+        ctx = _current.get()
+        if ctx is not None and aggregate_id in ctx.read and self.cache:
+            try:
+                return copy.deepcopy(self.cache.get(aggregate_id))
+            except KeyError:  # evicted meanwhile
+                pass
+        aggregate = super().get(aggregate_id, **kwargs)
+        if ctx is not None and self.cache:
+            ctx.read.add(aggregate_id)
+        _remember(aggregate)
         return aggregate
 
 
@@ -276,6 +299,11 @@ class ServiceApplication(Application):
             # A consumer's batch (shared.consumer) stamps each message's events as they are
             # collected, with that message's context: those keep theirs.
             vars(domain_event).setdefault(META, meta)
+        ctx = _current.get()
+        if ctx is not None:
+            # Saved or refused (a conflict: the command may run again), they are read afresh next:
+            # the cache holds their version from before this save.
+            ctx.read.difference_update(processing.aggregates)
         recordings = self._record(processing)
         EVENTS_APPENDED.labels(self.name).inc(len(processing.events))
         self._take_snapshots(processing)
