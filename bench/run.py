@@ -79,7 +79,11 @@ def listening(port: int) -> bool:
 
 def start_infrastructure() -> None:
     if not listening(PG_PORT):
-        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=dict(os.environ, PG_PORT=str(PG_PORT)), check=True)
+        # A cluster of its own per port (as tests/conftest.py does): the default data dir is the
+        # development cluster's, which may already run on another port.
+        env = dict(os.environ, PG_PORT=str(PG_PORT))
+        env.setdefault("PG_DATA", str(ROOT / f".cache/postgres-bench-{PG_PORT}/data"))
+        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=env, check=True)
     if not listening(KAFKA_PORT):
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"],
                        env=dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-bench-{KAFKA_PORT}")), check=True)
