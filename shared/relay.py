@@ -35,16 +35,17 @@ from eventsourcing.persistence import Tracking
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from shared.chain import MemorySeals, Seals, Sealer, seals_for
 from shared.contract import PublicEvent, event_type
 from shared.contract.withheld import WITHHELD
 from shared.metrics import RELAY_BLOCKED, RELAY_LAG, RELAY_PUBLISHED
-from shared.envelope import CONTENT_TYPE, encode, event_id, to_cloudevent
+from shared.envelope import CONTENT_TYPE, encode_cloudevent, event_id
 from shared.outbox import RelayOutbox, outbox_of
 from shared.settings import DEFAULT_MAX_EVENT_BYTES, KAFKA_OVERHEAD_BYTES
 from shared.store import ServiceApplication, command_context, event_meta
-from shared.telemetry import context_from_traceparent, inject_headers
+from shared.telemetry import context_from_traceparent, span_headers
 
 log = logging.getLogger("jingkang.relay")
 POSITION = "kafka-relay"
@@ -103,6 +104,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.max_backoff_seconds = max_backoff_seconds
         self.tracer = trace.get_tracer("jingkang.relay")
+        self._span_name = f"{self.topic} publish"
+        self._content_type = CONTENT_TYPE.encode()
         self.blocked: RelayBlocked | None = None  # as last recorded (logged and stored once)
         self._failing: list = [0, 0]  # [position, failures in a row there]
         self._outbox_read = False
@@ -182,18 +185,28 @@ class OutboxRelay:
         return futures, None
 
     def _send_one(self, public: PublicEvent, notification, domain_event, meta):
-        ce = to_cloudevent(
+        value = encode_cloudevent(
             public,
             id=event_id(self.service, notification.originator_id, notification.originator_version, public),
             time=domain_event.timestamp,
             sequence=notification.id,
             meta=meta,
         )
-        with self.tracer.start_as_current_span(
-            f"{self.topic} publish", context=context_from_traceparent(meta.get("traceparent")), kind=trace.SpanKind.PRODUCER
-        ):
-            headers = [("content-type", CONTENT_TYPE.encode()), ("ce_type", ce["type"].encode()), *inject_headers()]
-            return self.producer.send(self.topic, key=public.subject.encode(), value=encode(ce), headers=headers)
+        # A producer span per message, child of the command's span: its id travels in the
+        # traceparent header, so the consumer continues the trace. It is not made the current
+        # span (attaching a context per message cost more than the rest of the span).
+        span = self.tracer.start_span(self._span_name, context=context_from_traceparent(meta.get("traceparent")),
+                                      kind=trace.SpanKind.PRODUCER)
+        try:
+            headers = [("content-type", self._content_type), ("ce_type", event_type(type(public)).encode()),
+                       *span_headers(span)]
+            return self.producer.send(self.topic, key=public.subject.encode(), value=value, headers=headers)
+        except Exception as e:
+            span.record_exception(e)
+            span.set_status(Status(StatusCode.ERROR, type(e).__name__))
+            raise
+        finally:
+            span.end()
 
     def _marker(self, domain_event, reason: str) -> list[PublicEvent]:
         """The EventWithheld markers that stand for a withheld event: one per public form
