@@ -168,8 +168,29 @@ class OutboxRelay:
         return outbox
 
     def _send(self, notifications, outbox: RelayOutbox | None) -> tuple[list, tuple[int, Exception] | None]:
-        """Send in order; stop at the first notification that cannot be sent."""
+        """Send in order; stop at the first notification that cannot be sent. The batch's
+        messages are all made first and then handed to the producer in one tight loop, as the
+        raw producer is: sends interleaved with the making of each message left the producer's
+        sender thread draining batches of one or two messages (a request and a wake-up each)."""
+        messages, failure = self._messages(notifications, outbox)
         futures = []
+        try:
+            for position, span, key, value, headers in messages:
+                try:
+                    futures.append((position, self.producer.send(self.topic, key=key, value=value, headers=headers)))
+                except Exception as e:
+                    span.record_exception(e)
+                    span.set_status(Status(StatusCode.ERROR, type(e).__name__))
+                    return futures, (position, e)
+        finally:
+            for message in messages:
+                message[1].end()
+        return futures, failure
+
+    def _messages(self, notifications, outbox: RelayOutbox | None) -> tuple[list, tuple[int, Exception] | None]:
+        """The Kafka messages of the notifications, in order, up to the first one whose public
+        form cannot be made (and that failure)."""
+        messages: list = []
         for notification in notifications:
             try:
                 chainhash = self.sealer.seal(notification)
@@ -178,13 +199,13 @@ class OutboxRelay:
                 withheld = outbox.withheld_at(notification.id) if outbox is not None else None
                 publics = (self._marker(domain_event, withheld) if withheld
                            else list(self.to_public(domain_event)))
-                for public in publics:
-                    futures.append((notification.id, self._send_one(public, notification, domain_event, meta)))
+                made = [self._message(public, notification, domain_event, meta) for public in publics]
             except Exception as e:
-                return futures, (notification.id, e)
-        return futures, None
+                return messages, (notification.id, e)
+            messages += made
+        return messages, None
 
-    def _send_one(self, public: PublicEvent, notification, domain_event, meta):
+    def _message(self, public: PublicEvent, notification, domain_event, meta) -> tuple:
         value = encode_cloudevent(
             public,
             id=event_id(self.service, notification.originator_id, notification.originator_version, public),
@@ -193,20 +214,14 @@ class OutboxRelay:
             meta=meta,
         )
         # A producer span per message, child of the command's span: its id travels in the
-        # traceparent header, so the consumer continues the trace. It is not made the current
-        # span (attaching a context per message cost more than the rest of the span).
+        # traceparent header, so the consumer continues the trace. It is never made the current
+        # span (attaching a context per message cost more than the rest of the span); it ends
+        # when the message is handed to the producer.
         span = self.tracer.start_span(self._span_name, context=context_from_traceparent(meta.get("traceparent")),
                                       kind=trace.SpanKind.PRODUCER)
-        try:
-            headers = [("content-type", self._content_type), ("ce_type", event_type(type(public)).encode()),
-                       *span_headers(span)]
-            return self.producer.send(self.topic, key=public.subject.encode(), value=value, headers=headers)
-        except Exception as e:
-            span.record_exception(e)
-            span.set_status(Status(StatusCode.ERROR, type(e).__name__))
-            raise
-        finally:
-            span.end()
+        headers = [("content-type", self._content_type), ("ce_type", event_type(type(public)).encode()),
+                   *span_headers(span)]
+        return notification.id, span, public.subject.encode(), value, headers
 
     def _marker(self, domain_event, reason: str) -> list[PublicEvent]:
         """The EventWithheld markers that stand for a withheld event: one per public form
