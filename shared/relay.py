@@ -45,7 +45,6 @@ from shared.envelope import CONTENT_TYPE, encode_cloudevent, event_id
 from shared.outbox import RelayOutbox, outbox_of
 from shared.settings import DEFAULT_MAX_EVENT_BYTES, KAFKA_OVERHEAD_BYTES
 from shared.store import ServiceApplication, command_context, event_meta
-from shared.telemetry import context_from_traceparent, span_headers
 
 log = logging.getLogger("jingkang.relay")
 POSITION = "kafka-relay"
@@ -174,17 +173,19 @@ class OutboxRelay:
         sender thread draining batches of one or two messages (a request and a wake-up each)."""
         messages, failure = self._messages(notifications, outbox)
         futures = []
-        try:
-            for position, span, key, value, headers in messages:
+        # One producer span per batch (a span per message was a fifth of the relay's CPU per
+        # event); each message carries the traceparent of the command that stored it, so the
+        # consumer's span continues that command's trace.
+        with self.tracer.start_as_current_span(self._span_name, kind=trace.SpanKind.PRODUCER, attributes={
+                "messaging.system": "kafka", "messaging.destination.name": self.topic,
+                "messaging.batch.message_count": len(messages)}) as span:
+            for position, key, value, headers in messages:
                 try:
                     futures.append((position, self.producer.send(self.topic, key=key, value=value, headers=headers)))
                 except Exception as e:
                     span.record_exception(e)
                     span.set_status(Status(StatusCode.ERROR, type(e).__name__))
                     return futures, (position, e)
-        finally:
-            for message in messages:
-                message[1].end()
         return futures, failure
 
     def _messages(self, notifications, outbox: RelayOutbox | None) -> tuple[list, tuple[int, Exception] | None]:
@@ -213,15 +214,10 @@ class OutboxRelay:
             sequence=notification.id,
             meta=meta,
         )
-        # A producer span per message, child of the command's span: its id travels in the
-        # traceparent header, so the consumer continues the trace. It is never made the current
-        # span (attaching a context per message cost more than the rest of the span); it ends
-        # when the message is handed to the producer.
-        span = self.tracer.start_span(self._span_name, context=context_from_traceparent(meta.get("traceparent")),
-                                      kind=trace.SpanKind.PRODUCER)
-        headers = [("content-type", self._content_type), ("ce_type", event_type(type(public)).encode()),
-                   *span_headers(span)]
-        return notification.id, span, public.subject.encode(), value, headers
+        headers = [("content-type", self._content_type), ("ce_type", event_type(type(public)).encode())]
+        if meta.get("traceparent"):
+            headers.append(("traceparent", meta["traceparent"].encode()))
+        return notification.id, public.subject.encode(), value, headers
 
     def _marker(self, domain_event, reason: str) -> list[PublicEvent]:
         """The EventWithheld markers that stand for a withheld event: one per public form

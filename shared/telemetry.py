@@ -6,7 +6,6 @@ and every consumer. The JSON-lines exporter is for development and end-to-end te
 production configures an OTLP exporter the usual way."""
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from typing import Iterable, Mapping, Sequence
@@ -47,10 +46,7 @@ def setup_tracing(service: str, process: str, trace_file: str | None = None) -> 
     return provider
 
 
-@functools.lru_cache(maxsize=1024)
 def context_from_traceparent(traceparent: str | None) -> context.Context:
-    """The context to continue a stored traceparent in (cached: the relay asks once per message,
-    and the events of one command share their traceparent; a Context is immutable)."""
     return _propagator.extract({"traceparent": traceparent} if traceparent else {})
 
 
@@ -64,12 +60,3 @@ def inject_headers() -> list[tuple[str, bytes]]:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return [(k, v.encode()) for k, v in carrier.items()]
-
-
-def span_headers(span: trace.Span) -> list[tuple[str, bytes]]:
-    """The `traceparent` header naming `span` as the parent (what inject_headers() gives while
-    the span is current, without making it current: the relay's producer span per message)."""
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return []
-    return [("traceparent", f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}".encode())]
