@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import re
 import select
 from datetime import date
 from contextvars import ContextVar
@@ -97,28 +96,7 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-_json_decode = json.JSONDecoder().decode  # no object hook: transcodings are applied per field by replay()
-try:
-    import orjson
-except ImportError:  # not installed yet (requirements.txt has it): the standard library's, 1.6x slower here
-    orjson = None
-
-
-# 19 digits in a row: possibly an integer beyond 64 bits, which orjson would read as a float.
-_LONG_DIGITS = re.compile(rb"\d{19}")
-
-
-def _plain_json(state: bytes) -> Any:
-    """A stored state as plain JSON values. Decoding is what bounds replay (bench/README.md,
-    replay): orjson takes about half the time of json. What it reads differently or refuses
-    (integers beyond 64 bits, NaN: the library's json writes both) goes to json, so the
-    values are json's."""
-    if orjson is not None and not _LONG_DIGITS.search(state):
-        try:
-            return orjson.loads(state)
-        except orjson.JSONDecodeError:
-            pass
-    return _json_decode(state.decode("utf8"))
+_plain_json = json.JSONDecoder().decode  # no object hook: transcodings are applied per field by replay()
 
 
 def _as_id(oid: Any) -> Any:
@@ -363,7 +341,7 @@ class ServiceApplication(Application):
                     state = mapper.cipher.decrypt(state)
                 if mapper.compressor:
                     state = mapper.compressor.decompress(state)
-                raw = _plain_json(state)
+                raw = _plain_json(state.decode("utf8"))
                 yield nid, topic, {f: transcode(raw[f]) for f in fields if f in raw}
 
     def _store_kind(self) -> str:
