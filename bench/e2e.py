@@ -52,6 +52,47 @@ def summary_ms(values: list[float]) -> dict:
 
 # --- the system ----------------------------------------------------------------------------------
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int | None) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _pid_from(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# The servers the bench started (bench/run.py: deploy/postgres's default cluster, the bench broker).
+POSTMASTER = lambda: _pid_from(ROOT / ".cache/postgres/data/postmaster.pid")  # noqa: E731
+KAFKA_PID = lambda: _pid_from(ROOT / f".cache/kafka-bench-{os.environ.get('JINGKANG_BENCH_KAFKA_PORT', '19392')}/kafka.pid")  # noqa: E731
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int, cores: int) -> dict:
+    """CPU milliseconds per request by process over a step, their sum, and the rate the
+    machine's cores could sustain at that cost (the bound when nothing else waits)."""
+    if not requests:
+        return {}
+    by = {k: round((after[k] - before.get(k, 0.0)) * 1000 / requests, 2) for k in after}
+    total = round(sum(by.values()), 1)
+    return {"total_ms": total, "cores": cores, "bound_per_s": round(cores * 1000 / total, 1) if total else None,
+            "by_process_ms": dict(sorted(by.items(), key=lambda kv: -kv[1]))}
+
 _issued: set[str] = set()
 
 
@@ -142,21 +183,44 @@ class System:
             self.stop()
             raise
 
-    def memory(self) -> dict:
-        """Resident memory (MiB) of each process run.py started, by service-process."""
-        out: dict[str, float] = {}
-        for child in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+    def processes(self) -> dict[str, int]:
+        """The processes run.py started, by service-process (intake-api, intake-relay, ...): pid."""
+        out: dict[str, int] = {}
+        for child in children(self.proc.pid):
             try:
                 args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-                rss = next(int(line.split()[1]) for line in Path(f"/proc/{child}/status").read_text().splitlines()
-                           if line.startswith("VmRSS:"))
-            except (OSError, StopIteration):
+            except OSError:
                 continue
             name = "-".join(a.decode().split(".")[-1] for a in args[2:4] if a)
             key, n = name, 2
             while key in out:
                 key, n = f"{name}-{n}", n + 1
-            out[key] = round(rss / 1024, 1)
+            out[key] = child
+        return out
+
+    def memory(self) -> dict:
+        """Resident memory (MiB) of each process run.py started, by service-process."""
+        out: dict[str, float] = {}
+        for name, pid in self.processes().items():
+            try:
+                rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                continue
+            out[name] = round(rss / 1024, 1)
+        return out
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far (user + system) by each process of the system, by the
+        PostgreSQL server (all its backends) and the Kafka broker that serve it, and by this
+        bench process (the load generator and its polling)."""
+        out = {name: cpu_seconds(pid) for name, pid in self.processes().items()}
+        if self.pg_server:
+            out["postgresql"] = sum(cpu_seconds(pid) for pid in [POSTMASTER(), *children(POSTMASTER())] if pid)
+        kafka = KAFKA_PID()
+        if kafka:
+            out["kafka"] = cpu_seconds(kafka)
+        out["bench-client"] = time.process_time()
         return out
 
     @staticmethod
@@ -278,6 +342,7 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
                 await asyncio.sleep(0.02)
 
         inflight: set[asyncio.Task] = set()
+        cpu_before = system.cpu()
         poll_task = asyncio.create_task(poller())
         started = time.perf_counter()
         for i, application_id in enumerate(applications):
@@ -295,12 +360,14 @@ async def e2e_step(system: System, applications: list[str], rate: float, duratio
             await asyncio.wait_for(poll_task, timeout=drain)
         except asyncio.TimeoutError:
             pass
+        await asyncio.sleep(1)  # what the last registrations cause after assessment knows them (other workers)
+        cpu = cpu_per_request(cpu_before, system.cpu(), len(accepted), os.cpu_count() or 1)
     latencies = [seen[c] - accepted[c] for c in seen if c in accepted]
     registered.extend(seen)
     return {"rate": rate, "requests": n, "accepted": len(accepted), "errors": errors, "conflicts_retried": conflicts, "seen": len(latencies),
             "not_seen_after_drain": len(accepted) - len(latencies), "send_rate": round(n / send_seconds, 1) if send_seconds else None,
             "polls": polls, **summary_ms(latencies), "http": summary_ms(http_latency),
-            "from_send": summary_ms([seen[c] - sent_at[c] for c in seen if c in sent_at])}
+            "from_send": summary_ms([seen[c] - sent_at[c] for c in seen if c in sent_at]), "cpu": cpu}
 
 
 BASELINE = {"kind": "baseline", "stability": "stable", "risk_level": 1, "willing": True, "functional_score": 70,
@@ -377,6 +444,7 @@ async def relapse_step(system: System, clients: list[str], rate: float, drain: f
                     await asyncio.gather(*(limited(c) for c in pending))
                 await asyncio.sleep(0.02)
 
+        cpu_before = system.cpu()
         poll_task = asyncio.create_task(poller())
         started = time.perf_counter()
         tasks = []
@@ -392,8 +460,10 @@ async def relapse_step(system: System, clients: list[str], rate: float, drain: f
             await asyncio.wait_for(poll_task, timeout=drain)
         except asyncio.TimeoutError:
             pass
+        await asyncio.sleep(1)
+        cpu = cpu_per_request(cpu_before, system.cpu(), len(accepted), os.cpu_count() or 1)
     latencies = [seen[c] - accepted[c] for c in seen if c in accepted]
-    return {"rate": rate, "requests": len(clients), "accepted": len(accepted), "errors": errors, "seen": len(latencies),
+    return {"rate": rate, "requests": len(clients), "cpu": cpu, "accepted": len(accepted), "errors": errors, "seen": len(latencies),
             "not_seen_after_drain": len(accepted) - len(latencies),
             "send_rate": round(len(clients) / send_seconds, 1) if send_seconds else None,
             **summary_ms(latencies), "http": summary_ms(http_latency)}
@@ -467,6 +537,7 @@ def ladder(system: System, rates: list[float], seconds: float, drain: float, p99
     steps = []
     for rate in rates:
         applications = asyncio.run(consented_applications(system, int(rate * seconds)))
+        time.sleep(3)  # what the setup caused (relays, workers) settles before the step is measured
         step = asyncio.run(e2e_step(system, applications, rate, seconds, drain))
         steps.append(step)
         step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)
@@ -485,6 +556,7 @@ def relapse_ladder(system: System, rates: list[float], seconds: float, drain: fl
         if len(pool) < n:
             break
         clients, pool[:n] = asyncio.run(assessed_clients(system, pool[:n])), []
+        time.sleep(3)  # what the baseline assessments caused (placements, notices) settles first
         step = asyncio.run(relapse_step(system, clients, rate, drain))
         steps.append(step)
         step["saturated"] = saturated(step, "seen", "requests", p99_limit_ms)

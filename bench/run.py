@@ -369,6 +369,17 @@ def markdown(result: dict) -> str:
             last = out["system"][-1] if out["system"] else None
             if last and last.get("saturated"):
                 lines.append(f"\n{kind}: saturated at {last['rate']:g} registrations/s ({last['saturated']}); the ladder stops there.")
+        cpu_rows = [(kind, s_) for kind, out in r["stores"].items() for s_ in out["system"] if s_.get("cpu")]
+        if cpu_rows:
+            lines += ["", "CPU per registration over each step (user + system, every process of the system, the "
+                      "database server, the broker and the bench's own client), and the rate the cores could "
+                      "sustain at that cost:", "",
+                      "| stores | rate /s | CPU ms per registration | bound on the cores /s | largest shares (ms) |",
+                      "| --- | --- | --- | --- | --- |"]
+            for kind, s_ in cpu_rows:
+                c = s_["cpu"]
+                top = ", ".join(f"{k} {v:g}" for k, v in list(c["by_process_ms"].items())[:6])
+                lines.append(f"| {kind} | {s_['rate']:g} | {c['total_ms']:,.1f} | {c['bound_per_s'] or '–'} | {top} |")
         if any(out.get("relapse") for out in r["stores"].values()):
             lines += ["", f"Second path, {r['relapse_path']}.", "",
                       "| stores | rate /s | seen / sent | p50 ms | p95 ms | p99 ms | HTTP p99 ms |", "| --- | --- | --- | --- | --- | --- | --- |"]

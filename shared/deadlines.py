@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from shared.errors import DomainError
 from shared.metrics import DEADLINE_FAILURES
@@ -149,7 +150,7 @@ class Deadlines:
         if Calendar.ID in self.repository:
             calendar = self.repository.get(Calendar.ID)
         else:
-            calendar = Calendar(checked_through=today - FIRST_LOOKBACK)
+            calendar = Calendar(checked_through=self._first_agenda_day(today) - timedelta(days=1))
         if calendar.checked_through >= today:
             # The clock went back (only the development clock does: `make demo` gives the demo
             # district a past): days from today on are checked again as they come, or what is
@@ -184,6 +185,14 @@ class Deadlines:
         if calendar.pending_events:
             self.save(calendar)
         return fired
+
+    def _first_agenda_day(self, today: date) -> date:
+        """Where a brand-new calendar starts: the earliest day any agenda is for (one read of
+        the agendas' opening events), at most FIRST_LOOKBACK back; today when there is none.
+        Instead of looking for 16 agendas on each of 400 days (6,400 reads at a worker's
+        first tick, in every service)."""
+        days = [fields["day"] for _, _, fields in self.replay(["day"], topics=[get_topic(Agenda.Opened)])]  # type: ignore[attr-defined]
+        return min(max(min(days), today - FIRST_LOOKBACK), today) if days else today
 
     def _fire(self, on_due: OnDue, kind: str, subject_id: UUID, day: date) -> str | None:
         """Hand one entry over and save what it changed, in its own transaction; None, or

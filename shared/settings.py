@@ -30,6 +30,10 @@ Shared:
   JINGKANG_RELAY_BATCH_SIZE, JINGKANG_RELAY_POLL_SECONDS, JINGKANG_CONSUMER_ATTEMPTS  tuning
   JINGKANG_RELAY_MAX_BACKOFF_SECONDS  longest wait between a blocked relay's retries (default 60)
   JINGKANG_TICK_SECONDS  how often a worker checks deadlines (default 30)
+  JINGKANG_AGGREGATE_CACHE_SIZE  aggregates an API or worker process keeps in memory (default 500; 0: none).
+                         A cached aggregate is brought up to date from the store at each read
+                         (one query for the events after the cached version), so it is never
+                         stale with several processes writing; a cold read costs two (snapshot, events)
   JINGKANG_PG_POOL_API, JINGKANG_PG_POOL_RELAY, JINGKANG_PG_POOL_WORKER  PostgreSQL connections
                          in the one pool of each kind of process (defaults 4, 2, 2; see
                          pg_connections and README "Connection budget")
@@ -58,6 +62,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 DEFAULT_POOL_SIZES = {"api": 4, "relay": 2, "worker": 2}
 HELD_CONNECTIONS = {"relay": 2}
 OTHER_POOL_SIZE = 2  # tools and tests that open a store outside the three processes
+# Aggregates kept per process (an LRU), fast-forwarded from the store at each read: a command
+# then reads only the events after the cached version, not the snapshot and the whole tail
+# (bench/README.md, "Where the time goes").
+DEFAULT_AGGREGATE_CACHE_SIZE = 500
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
 # Room the producer's max_request_size leaves above the event budget for the key, headers and
@@ -116,6 +124,7 @@ class ServiceSettings:
     pool_sizes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_SIZES))
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    aggregate_cache_size: int = DEFAULT_AGGREGATE_CACHE_SIZE
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -163,6 +172,7 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
         reuse_port=env.get("JINGKANG_REUSE_PORT", "") in ("1", "true", "yes"),
         max_event_bytes=int(env.get("JINGKANG_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES)),
         max_request_bytes=int(env.get("JINGKANG_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)),
+        aggregate_cache_size=int(env.get("JINGKANG_AGGREGATE_CACHE_SIZE", DEFAULT_AGGREGATE_CACHE_SIZE)),
         extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
     )
     if production and settings.store_url.startswith(("sqlite:", "memory:")):
@@ -264,6 +274,11 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
     else:
         raise SettingsError(f"unsupported event store URL scheme {url.scheme!r}")
     env["SINGLE_ROW_TRACKING"] = "y"
+    if settings.aggregate_cache_size > 0 and settings.process != "relay":  # a relay reads the log, not aggregates
+        # Fast-forward (the library's default) reads what other processes saved since: the
+        # cache never answers with a stale version, and a write still meets the store's
+        # optimistic concurrency check.
+        env.update(AGGREGATE_CACHE_MAXSIZE=str(settings.aggregate_cache_size), AGGREGATE_CACHE_FASTFORWARD="y")
     env["MAX_EVENT_BYTES"] = str(settings.max_event_bytes)  # read by ServiceApplication's mapper
     if settings.cipher_key:
         env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=settings.cipher_key)

@@ -13,10 +13,12 @@ get -> call -> save. Its save() does two things the library leaves to us:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import select
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -33,6 +35,13 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from shared.clock import Clock, SystemClock
 from shared.errors import EventTooLarge, NotFound
 from shared.metrics import EVENTS_APPENDED
+
+# Aggregates read from the per-process cache are deep-copied for each command (the library's
+# guard against a failed command corrupting the cache). Ids, dates and amounts are immutable:
+# copied as themselves, as ints and strings are, a district's placement of 1,500 waiting
+# clients copies in 2.4 ms instead of 15 (bench/README.md, "Where the time goes").
+for _immutable in (UUID, date, datetime, Decimal):
+    copy._deepcopy_dispatch[_immutable] = copy._deepcopy_atomic  # type: ignore[attr-defined]
 
 META = "_meta"
 # What a public event adds to the stored event it comes from (CloudEvent attributes, trace
@@ -152,7 +161,19 @@ class ServiceRepository(Repository):
     those are the aggregates that grow (bench/README.md, "Where the time goes")."""
 
     def __contains__(self, item: Any) -> bool:
-        return _held(item) is not None or bool(self.event_store.recorder.select_events(item, limit=1))
+        # A cached aggregate exists (stored events are never deleted): no query at all.
+        if _held(item) is not None or self._cached(item):
+            return True
+        return bool(self.event_store.recorder.select_events(item, limit=1))
+
+    def _cached(self, item: Any) -> bool:
+        if not self.cache:
+            return False
+        try:
+            self.cache.get(item)
+        except KeyError:
+            return False
+        return True
 
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Also what the request has saved but not yet committed (its events held for the
@@ -167,11 +188,12 @@ def _held(aggregate_id: Any) -> Any:
     return ctx.held.aggregates.get(aggregate_id) if ctx is not None and ctx.held is not None else None
 
 
-def sets_state(command):
-    """For a command that sets a state (consent, accept, complete, approve): repeated, it
-    records nothing. When an identical request won a race (the store's optimistic
-    concurrency refused this one), the command runs again, finds the state set and answers
-    with it instead of a conflict."""
+def rerun_on_conflict(command):
+    """For a command that also writes an aggregate many commands share (the day's agenda):
+    when another command saved it first (the store's optimistic concurrency refused this
+    one; nothing was saved), the command runs again on the new version instead of answering
+    409. A conflict on the command's own subject then meets the domain's rule (already
+    registered, a duplicate), which answers with its meaning."""
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         for attempt in range(3):
@@ -181,6 +203,14 @@ def sets_state(command):
                 if attempt == 2:
                     raise
     return run
+
+
+def sets_state(command):
+    """For a command that sets a state (consent, accept, complete, approve): repeated, it
+    records nothing. When an identical request won a race (the store's optimistic
+    concurrency refused this one), the command runs again, finds the state set and answers
+    with it instead of a conflict."""
+    return rerun_on_conflict(command)
 
 
 class BudgetedMapper(Mapper):
@@ -250,7 +280,7 @@ class ServiceApplication(Application):
         ctx = _current.get()
         tracking = None
         if ctx is not None and ctx.tracking is not None and not ctx.tracking_used:
-            tracking, ctx.tracking_used = ctx.tracking, True
+            tracking = ctx.tracking
             if getattr(getattr(self.recorder, "datastore", None), "enable_db_functions", False):
                 # That insert path ignores tracking records: never lose one silently.
                 raise RuntimeError("consumers must not use POSTGRES_ENABLE_DB_FUNCTIONS (tracking would be dropped)")
@@ -259,7 +289,11 @@ class ServiceApplication(Application):
             return []
         processing = ProcessingEvent(tracking=tracking)
         processing.collect_events(*objs, **kwargs)
-        return self.commit(processing)
+        recordings = self.commit(processing)
+        if tracking is not None:
+            # Only once it is stored: a command run again after a conflict saves it then.
+            ctx.tracking_used = True  # type: ignore[union-attr]
+        return recordings
 
     def commit(self, processing: ProcessingEvent) -> Any:
         """Record what a command collected, in one transaction: stamped with the command's

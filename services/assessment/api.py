@@ -274,8 +274,7 @@ def create_app(settings: ServiceSettings, assessments: Assessments | None = None
                        assessments: Assessments = Depends(get_assessments)):
         """Record a service session delivered to the client (or a no-show)."""
         in_district(request, client_id)
-        session_id = assessments.record_session(client_id, **body.model_dump())
-        session = next(s for s in assessments.get_record(client_id).sessions if s["session_id"] == session_id)
+        session = assessments.record_session(client_id, **body.model_dump())
         return SessionRecordedOut(client_id=client_id, **session)
 
     @api.post("/v1/clients/{client_id}/contacts", status_code=201, response_model=ContactRecordedOut, tags=["contacts"])

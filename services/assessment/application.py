@@ -19,7 +19,7 @@ from shared.clock import Clock, SystemClock
 from shared.deadlines import Agenda, Deadlines
 from shared.errors import NotFound
 from shared.settings import ServiceSettings, store_env
-from shared.store import ServiceApplication, command_context
+from shared.store import ServiceApplication, command_context, rerun_on_conflict
 
 log = logging.getLogger("jingkang.assessment")
 
@@ -92,6 +92,7 @@ class Assessments(Deadlines, ServiceApplication):
 
     # --- commands (HTTP) ------------------------------------------------------------------------
 
+    @rerun_on_conflict  # the agendas are shared with every other client's deadlines
     def complete_assessment(self, client_id: UUID, *, kind: str, stability: str, risk_level: int, willing: bool,
                             functional_score: int, assessor: str, assessed_on: date | None = None) -> ClientRecord:
         record = self.get_record(client_id)
@@ -115,14 +116,16 @@ class Assessments(Deadlines, ServiceApplication):
         return record
 
     def record_session(self, client_id: UUID, *, service_type: str, station_id: UUID, session_date: date,
-                       minutes: int, mode: str, attendance: str) -> UUID:
+                       minutes: int, mode: str, attendance: str) -> dict[str, Any]:
+        """-> the session as the record now holds it (no second read of the record)."""
         record = self.get_record(client_id)
         session_id = record.record_session(service_type=service_type, station_id=station_id,
                                            session_date=session_date, minutes=minutes, mode=mode,
                                            attendance=attendance, today=self.clock.today())
         self.save(record)
-        return session_id
+        return next(s for s in record.sessions if s["session_id"] == session_id)
 
+    @rerun_on_conflict  # the agenda is shared, as above
     def record_contact(self, client_id: UUID, *, method: str, outcome: str, staff: str,
                        contacted_on: date | None = None) -> ClientRecord:
         record = self.get_record(client_id)

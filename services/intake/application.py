@@ -29,7 +29,7 @@ from shared.clock import Clock, SystemClock
 from shared.deadlines import Deadlines
 from shared.errors import Conflict, NotFound
 from shared.settings import ServiceSettings, store_env
-from shared.store import ServiceApplication, command_context, sets_state
+from shared.store import ServiceApplication, command_context, rerun_on_conflict, sets_state
 
 # The refusal a district gets for a person whose case another district holds: it names no id
 # and does not say whether there is an application, a client, or anything at all.
@@ -62,6 +62,7 @@ class Intake(Deadlines, ServiceApplication):
 
     # --- applications ---------------------------------------------------------------------------
 
+    @rerun_on_conflict  # the day's agenda is shared with every other application
     def submit_application(self, *, source: str, applicant: dict[str, Any], district_code: str, street_code: str,
                            hardship_categories: list[str], guardian: dict[str, Any] | None = None,
                            lacks_capacity: bool = False, covers: Callable[[str], bool] | None = None) -> UUID:
@@ -106,6 +107,7 @@ class Intake(Deadlines, ServiceApplication):
         self.save(application)
         return True
 
+    @rerun_on_conflict  # the day's agenda is shared with every other registration
     def register_client(self, application_id: UUID) -> UUID:
         application = self.get_application(application_id)
         today = self.clock.today()
