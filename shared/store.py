@@ -64,6 +64,11 @@ class CommandContext:
     # and the aggregates saved, by id) and commits them with the record of its answer, in one
     # transaction; the repository reads held aggregates from it meanwhile.
     held: Any = field(default=None, repr=False)
+    # Aggregates this request or message has already brought up to date from the store: a
+    # second read (a route's district check, then the command) takes the cached copy without
+    # asking again; saving one takes it out (the cache holds the version before the save).
+    # A write from a read this old is still checked by the store's optimistic concurrency.
+    read: set = field(default_factory=set, repr=False)
 
 
 _current: ContextVar[CommandContext | None] = ContextVar("jingkang_command_context", default=None)
@@ -178,8 +183,21 @@ class ServiceRepository(Repository):
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Also what the request has saved but not yet committed (its events held for the
         Idempotency-Key's record): a route that saves and then reads back what it made finds it."""
-        held = _held(aggregate_id) if version is None else None
-        return held if held is not None else super().get(aggregate_id, version=version, **kwargs)
+        if version is not None:
+            return super().get(aggregate_id, version=version, **kwargs)
+        held = _held(aggregate_id)
+        if held is not None:
+            return held
+        ctx = _current.get()
+        if ctx is not None and aggregate_id in ctx.read and self.cache:
+            try:
+                return copy.deepcopy(self.cache.get(aggregate_id))
+            except KeyError:  # evicted meanwhile
+                pass
+        aggregate = super().get(aggregate_id, **kwargs)
+        if ctx is not None and self.cache:
+            ctx.read.add(aggregate_id)
+        return aggregate
 
 
 def _held(aggregate_id: Any) -> Any:
@@ -301,6 +319,11 @@ class ServiceApplication(Application):
         meta = self._meta(_current.get())
         for domain_event in processing.events:
             vars(domain_event)[META] = meta
+        ctx = _current.get()
+        if ctx is not None:
+            # Saved or refused (a conflict: the command may run again), they are read afresh next:
+            # the cache holds their version from before this save.
+            ctx.read.difference_update(processing.aggregates)
         recordings = self._record(processing)
         EVENTS_APPENDED.labels(self.name).inc(len(processing.events))
         self._take_snapshots(processing)

@@ -55,3 +55,34 @@ def test_a_cached_aggregate_is_brought_up_to_date_and_a_stale_write_is_refused(p
     assert first.repository.get(counter.id).count == 1
     assert counter.id in second.repository and Counter().id not in second.repository
     first.close(), second.close()
+
+
+def test_within_one_request_an_aggregate_is_asked_for_once_and_a_lost_race_runs_again(pg_store_url):
+    from shared.store import command_context, rerun_on_conflict
+
+    first, second = process(pg_store_url, "api"), process(pg_store_url, "worker")
+    counter = Counter()
+    first.save(counter)
+    asked: list = []
+    select_events = first.recorder.select_events
+    first.recorder.select_events = lambda *a, **k: asked.append(a) or select_events(*a, **k)  # counts the real reads
+
+    @rerun_on_conflict
+    def count_twice_checked() -> int:
+        """A route's check, then the command (get -> call -> save), as the APIs do."""
+        assert first.repository.get(counter.id).count >= 0
+        if not asked[1:]:  # between the two reads of the first attempt, another process writes
+            theirs = second.repository.get(counter.id)
+            theirs.add()
+            second.save(theirs)
+        mine = first.repository.get(counter.id)
+        mine.add()
+        first.save(mine)
+        return mine.count
+
+    with command_context(actor="worker-1"):
+        assert count_twice_checked() == 2  # the first attempt lost the race; the second read afresh
+    # attempt 1: one read for both gets (the second from this request's copy); attempt 2: one again
+    assert len(asked) == 2
+    assert first.repository.get(counter.id).count == 2
+    first.close(), second.close()
