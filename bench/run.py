@@ -26,10 +26,11 @@ from eventsourcing.domain import Aggregate, event  # noqa: E402
 from kafka import KafkaProducer  # noqa: E402
 
 from shared.contract.assessment import ServiceSessionDelivered  # noqa: E402
-from shared.envelope import encode, event_id, to_cloudevent  # noqa: E402
+from shared.envelope import CONTENT_TYPE, encode, event_id, to_cloudevent  # noqa: E402
 from shared.relay import OutboxRelay, make_producer  # noqa: E402
 from shared.settings import load_settings, store_env  # noqa: E402
 from shared.store import ServiceApplication  # noqa: E402
+from shared.telemetry import setup_tracing  # noqa: E402
 from shared.topics import ensure_topics  # noqa: E402
 
 # Ports of their own (not the test ports 5433/19092), so a bench run never disturbs a test run.
@@ -79,7 +80,11 @@ def listening(port: int) -> bool:
 
 def start_infrastructure() -> None:
     if not listening(PG_PORT):
-        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=dict(os.environ, PG_PORT=str(PG_PORT)), check=True)
+        # A cluster of its own per port (as tests/conftest.py does): the default data dir is the
+        # development cluster's, which may already run on another port.
+        env = dict(os.environ, PG_PORT=str(PG_PORT))
+        env.setdefault("PG_DATA", str(ROOT / f".cache/postgres-bench-{PG_PORT}/data"))
+        subprocess.run([str(ROOT / "deploy/postgres/postgres.sh"), "start"], env=env, check=True)
     if not listening(KAFKA_PORT):
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"],
                        env=dict(os.environ, KAFKA_PORT=str(KAFKA_PORT), KAFKA_DATA=str(ROOT / f".cache/kafka-bench-{KAFKA_PORT}")), check=True)
@@ -155,25 +160,31 @@ def bench_relay(n: int) -> dict:
     schema = fresh_schema()
     app = bench_app(schema)
     fill(app, n)
-    relay = OutboxRelay(app, "bench", to_public, make_producer(KAFKA), batch_size=500)
+    # As the relay process runs (shared/runner.py): a tracer provider, so its spans are made
+    # (none exported here); without one every span was a no-op and the step measured less work.
+    setup_tracing("bench", "relay")
+    relay = OutboxRelay(app, "bench", to_public, make_producer(KAFKA), batch_size=load_settings("bench", {}).relay_batch_size)
     started = time.perf_counter()
     while relay.publish_batch():
         pass
     system = time.perf_counter() - started
     relay.producer.close()
 
-    # The same messages, already built, sent by a bare producer with the same settings.
+    # The same messages (key, value and the relay's three headers), already built, sent by a
+    # bare producer with the same settings.
     messages = []
     for notification in app.recorder.select_notifications(start=1, limit=n):
         domain_event = app.mapper.to_domain_event(notification)
         for public in to_public(domain_event):
             ce = to_cloudevent(public, id=event_id("bench", notification.originator_id, 1, public),
                                time=domain_event.timestamp, sequence=notification.id)
-            messages.append((public.subject.encode(), encode(ce)))
+            headers = [("content-type", CONTENT_TYPE.encode()), ("ce_type", ce["type"].encode()),
+                       ("traceparent", f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode())]
+            messages.append((public.subject.encode(), encode(ce), headers))
     producer = KafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True, linger_ms=5,
                              max_in_flight_requests_per_connection=5)
     started = time.perf_counter()
-    futures = [producer.send("jingkang.benchraw.v1", key=k, value=v) for k, v in messages]
+    futures = [producer.send("jingkang.benchraw.v1", key=k, value=v, headers=h) for k, v, h in messages]
     producer.flush()
     for f in futures:
         f.get(timeout=30)

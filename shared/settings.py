@@ -250,7 +250,8 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             POSTGRES_POOL_SIZE=str(settings.pool_size),
             POSTGRES_MAX_OVERFLOW="0",
             POSTGRES_LOCK_TIMEOUT="5",
-            POSTGRES_PRE_PING="y",  # a restarted database must not hand out dead connections
+            # No POSTGRES_PRE_PING (a round trip per connection taken): ServiceApplication gives
+            # the pool a check that discards dead connections without one (shared.store.discard_dead).
             # API processes save through one database function call instead of several
             # statements (bench/: append +45%). Only there: in eventsourcing 9.5.6 that path
             # drops tracking records, which workers need (ServiceApplication refuses the mix).

@@ -32,7 +32,7 @@ from shared.contract.referral import (
     ReferralOverdue, StationCapacityChanged, StationRegistered, TransferRequested, WaitlistExceeded,
 )
 from shared.contract.withheld import WITHHELD
-from shared.envelope import decode, encode, to_cloudevent
+from shared.envelope import decode, encode, encode_cloudevent, event_id, to_cloudevent
 
 CLIENT, OTHER = uuid.uuid4(), uuid.uuid4()
 AT = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
@@ -124,6 +124,24 @@ def test_example_validates_against_committed_schema_and_round_trips(event):
     validator = Draft202012Validator(schema_for(ce["type"]), format_checker=Draft202012Validator.FORMAT_CHECKER)
     assert list(validator.iter_errors(ce)) == []
     assert decode(encode(ce)).event == event
+
+
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.NAME)
+def test_the_relays_one_step_encoding_is_the_cloudevent(event):
+    # The relay encodes with encode_cloudevent (pydantic writes the data); consumers must read
+    # exactly what encode(to_cloudevent(...)) says, non-ASCII text and decimals included.
+    meta = {"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "correlationid": "c-1", "chainhash": "ab" * 32}
+    one_step = encode_cloudevent(event, id="e-1", time=AT, sequence=7, meta=meta)
+    assert json.loads(one_step) == json.loads(encode(to_cloudevent(event, id="e-1", time=AT, sequence=7, meta=meta)))
+    assert decode(one_step).event == event
+
+
+def test_event_ids_are_the_uuid5_of_their_name():
+    # Subscribers deduplicate by id: a republished event must keep the id it had.
+    for event in EXAMPLES:
+        for oid, version in ((CLIENT, 1), (OTHER, 12), ("not-a-uuid", 3)):
+            name = f"intake/{oid}/{version}/{event_type(type(event))}"
+            assert event_id("intake", oid, version, event) == str(uuid.uuid5(uuid.UUID("3d3a1f7e-6a51-4c55-9a0f-7c0d3a5e1b42"), name))
 
 
 @pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.NAME)

@@ -77,6 +77,36 @@ def test_published_equals_stored_in_order_once(pg_store_url, kafka_bootstrap):
     relay.producer.close()
 
 
+def test_each_message_carries_the_trace_of_the_command_that_stored_it(pg_store_url, kafka_bootstrap):
+    from opentelemetry import trace
+
+    from shared.store import command_context
+    from shared.telemetry import context_from_headers
+
+    settings, _ = settings_for(pg_store_url, kafka_bootstrap)
+    ensure_topics(kafka_bootstrap, public_topics())
+    intake = create_application(settings)
+    traces = {}
+    for n in range(3):
+        traceparent = f"00-{n + 1:032x}-{n + 1:016x}-01"
+        with command_context(traceparent=traceparent):
+            for subject in register_clients(intake, 1):
+                traces[subject] = traceparent
+    relay = create_relay(settings, intake)
+    while relay.publish_batch():
+        pass
+    received = read_topic(kafka_bootstrap, "jingkang.intake.v1", lambda ce: ce["subject"] in traces,
+                          len(expected_events(intake)))
+    assert received
+    for message, ce in received:
+        headers = dict(message.headers)
+        assert headers["traceparent"].decode() == ce["traceparent"] == traces[ce["subject"]]
+        # What a consumer continues from the header: the command's trace.
+        parent = trace.get_current_span(context_from_headers(message.headers)).get_span_context()
+        assert format(parent.trace_id, "032x") == traces[ce["subject"]].split("-")[1]
+    relay.producer.close()
+
+
 def test_relay_killed_mid_stream_loses_nothing(pg_store_url, kafka_bootstrap):
     settings, env = settings_for(pg_store_url, kafka_bootstrap, JINGKANG_RELAY_BATCH_SIZE="20")
     ensure_topics(kafka_bootstrap, public_topics())
