@@ -134,24 +134,28 @@ class Intake(Deadlines, ServiceApplication):
 
     # --- clients --------------------------------------------------------------------------------
 
+    @rerun_on_conflict  # intake's worker writes the client too (its placement, from referral)
     def withdraw_consent(self, client_id: UUID, *, scopes: list[str]) -> Client:
         client = self.get_client(client_id)
         client.withdraw_consent(scopes=scopes, today=self.clock.today())
         self.save(client)
         return client
 
+    @rerun_on_conflict  # intake's worker writes the client too (its placement, from referral)
     def relocate_client(self, client_id: UUID, *, district_code: str, street_code: str) -> Client:
         client = self.get_client(client_id)
         client.relocate(district_code=district_code, street_code=street_code, today=self.clock.today())
         self.save(client)
         return client
 
+    @rerun_on_conflict  # intake's worker writes the client too (its placement, from referral)
     def exit_client(self, client_id: UUID, *, reason: str) -> Client:
         client = self.get_client(client_id)
         client.leave(reason=reason, today=self.clock.today())
         self._save_releasing(client, client.id, "client_exited", self.get_application(client.application_id))
         return client
 
+    @rerun_on_conflict  # intake's worker writes the client too (its placement, from referral)
     def read_identity(self, client_id: UUID, *, purpose: str) -> dict[str, Any]:
         """The client's identity (applicant and guardian), recorded as read: by whom (the
         event's actor and role) and for what purpose. IdentityErased once it was erased (and
