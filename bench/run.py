@@ -319,12 +319,62 @@ def machine() -> dict:
             "postgresql": pg, "kafka": "4.1.1", "load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
 
 
+def goals(result: dict) -> list[str]:
+    """Issue 13's goals beside what this run measured (PostgreSQL unless said)."""
+    rows: list[tuple[str, str, str]] = []
+    ms = lambda v: "–" if v is None else f"{v:,.0f} ms"  # noqa: E731
+    stores = result.get("e2e", {}).get("stores", {})
+    pg = stores.get("postgres", {})
+    steps = pg.get("system", [])
+    if steps:
+        at50 = next((s_ for s_ in steps if s_["rate"] == 50), None)
+        fine = [s_ for s_ in steps if not s_.get("saturated")]
+        shown = at50 or (fine[-1] if fine else steps[0])
+        rows.append((f"registration → assessment knows, p50 / p99 at {shown['rate']:g}/s",
+                     f"{ms(shown['p50_ms'])} / {ms(shown['p99_ms'])}", "≤ 50 ms / ≤ 250 ms at 50/s"))
+        rows.append((f"register request, HTTP p99 at {shown['rate']:g}/s", ms(shown["http"]["p99_ms"]), "≤ 250 ms"))
+        for kind, out in stores.items():
+            last = out["system"][-1] if out.get("system") else None
+            step = f"{last['rate']:g}/s ({last['saturated']})" if last and last.get("saturated") else "none up to the last rate"
+            rows.append((f"first saturated step, {kind}", step, "none below 100/s"))
+        cpu = [s_["cpu"] for s_ in fine if s_.get("cpu")]
+        if cpu:
+            rows.append(("CPU per registration, all processes (PostgreSQL stores)",
+                         " / ".join(f"{c['total_ms']:g} ms" for c in cpu) + f" (bound {cpu[-1]['bound_per_s']:g}/s on "
+                         f"{cpu[-1]['cores']} cores)", "– (what bounds the rate)"))
+    if pg.get("http"):
+        levels = pg["http"]["levels"]
+        rows.append(("recorded session ÷ raw FastAPI + INSERT, " + " / ".join(str(l_["concurrency"]) for l_ in levels) + " clients",
+                     " / ".join(str(l_["ratio"]) for l_ in levels), "≥ 0.5"))
+    for name, key, goal in (("append ÷ raw INSERT + COMMIT", "ratio", "≥ 0.8"), ("relay ÷ raw producer", "ratio", "≥ 0.8")):
+        step = result.get(name.split()[0])
+        if step:
+            rows.append((name, str(step[key]), goal))
+    if "replay" in result:
+        rows.append(("replay ÷ binary raw select", str(result["replay"].get("ratio_vs_raw_binary")), "≥ 0.6"))
+    if "worker" in result:
+        w = result["worker"]
+        best = max(w["workers"], key=lambda x: x["per_s"])
+        rows.append((f"one worker, public events/s (batch {best['batch_size']}; ÷ raw aiokafka loop)",
+                     f"{best['per_s']:,.0f} /s ({best['ratio']})", "≥ 1,000 /s"))
+    for kind, out in stores.items():
+        mem = out.get("memory_mib")
+        if mem:
+            rows.append((f"memory of the running system, {kind}", f"{sum(mem.values()):,.0f} MiB, {len(mem)} processes",
+                         "no higher than before"))
+    if not rows:
+        return []
+    return ["", "Issue 13's goals and this run:", "", "| | measured | goal |", "| --- | --- | --- |",
+            *[f"| {a} | {b} | {c} |" for a, b, c in rows]]
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Run {result['date']} on {m['cores']} cores, {m['memory_gib']} GiB ({m['cpu']}); "
              f"Python {m['python']}, PostgreSQL {m['postgresql']}, Kafka {m['kafka']}; sizes: {result['sizes']}."
              + (f" Load average (1, 5, 15 min) at start {m['load_average_at_start']}, at end {m.get('load_average_at_end')}: "
                 "the machine is shared, so absolute rates are noisy; compare the ratios." if "load_average_at_start" in m else "")]
+    lines += goals(result)
     if any(k in result for k in ("append", "relay", "replay", "snapshot")):
         lines += ["", "| benchmark | events | Jingkang | raw baseline | ratio (Jingkang ÷ raw) |", "| --- | --- | --- | --- | --- |"]
     for name in ("append", "relay", "replay"):
