@@ -78,8 +78,21 @@ def _pid_from(path: Path) -> int | None:
         return None
 
 
-# The servers the bench started (bench/run.py: deploy/postgres's default cluster, the bench broker).
-POSTMASTER = lambda: _pid_from(ROOT / ".cache/postgres/data/postmaster.pid")  # noqa: E731
+def POSTMASTER() -> int | None:  # noqa: N802
+    """The PostgreSQL server on the bench's port: bench/run.py's cluster (a data dir per port),
+    or one started before on that port (postmaster.pid's fourth line is its port)."""
+    port = os.environ.get("JINGKANG_BENCH_PG_PORT", "5733")
+    for data in (ROOT / f".cache/postgres-bench-{port}/data", ROOT / ".cache/postgres/data"):
+        try:
+            lines = (data / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            continue
+        if len(lines) > 3 and lines[3].strip() == port:
+            return int(lines[0])
+    return None
+
+
+# The broker the bench started (bench/run.py).
 KAFKA_PID = lambda: _pid_from(ROOT / f".cache/kafka-bench-{os.environ.get('JINGKANG_BENCH_KAFKA_PORT', '19392')}/kafka.pid")  # noqa: E731
 
 
