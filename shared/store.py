@@ -182,7 +182,9 @@ class ServiceRepository(Repository):
 
     def get(self, aggregate_id: Any, *, version: int | None = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Also what the request has saved but not yet committed (its events held for the
-        Idempotency-Key's record): a route that saves and then reads back what it made finds it."""
+        Idempotency-Key's record, or a consumer's batch): a route that saves and then reads back
+        what it made finds it. An aggregate this request or message already brought up to date
+        comes from the cache without asking the store again (CommandContext.read)."""
         if version is not None:
             return super().get(aggregate_id, version=version, **kwargs)
         held = _held(aggregate_id)
