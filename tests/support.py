@@ -141,3 +141,15 @@ def with_idempotency_keys(client: Any) -> Any:
 
     client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks.get("request", []), add_key]}
     return client
+
+
+def dead_letters(bootstrap: str, topic: str, key: bytes) -> list:
+    """The messages of that key in a dead-letter topic, read from its start."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="t-" + uuid.uuid4().hex,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    try:
+        return [m for m in consumer if m.key == key]
+    finally:
+        consumer.close()

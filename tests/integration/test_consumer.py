@@ -20,7 +20,7 @@ from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import wait_until
+from tests.support import dead_letters, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "jingkang.intake.v1"
@@ -70,15 +70,6 @@ def group_at_end(bootstrap: str, group: str) -> bool:
         consumer.close()
 
 
-def dead_letters(bootstrap: str, key: bytes) -> list:
-    consumer = KafkaConsumer("jingkang.assessment.dlq", bootstrap_servers=bootstrap, group_id="t-" + uuid.uuid4().hex,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
-    try:
-        return [m for m in consumer if m.key == key]
-    finally:
-        consumer.close()
-
-
 def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, kafka_bootstrap):
     ensure_topics(kafka_bootstrap, public_topics() + ["jingkang.assessment.dlq"])
     env = {"JINGKANG_ASSESSMENT_STORE": pg_store_url, "JINGKANG_KAFKA": kafka_bootstrap,
@@ -99,7 +90,7 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
         wait_until(lambda: caught_up(assessments, kafka_bootstrap), timeout=180, what="worker to catch up")
     finally:
         stop(worker)
-    poison = dead_letters(kafka_bootstrap, key)
+    poison = dead_letters(kafka_bootstrap, "jingkang.assessment.dlq", key)
     # Dead letters are at least once (sent before the position is recorded, so a crash in
     # between repeats the send, never loses it): every copy names the same source message.
     assert {dict(m.headers)["dlq_offset"] for m in poison} == {dict(poison[0].headers)["dlq_offset"]}
@@ -117,7 +108,7 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
     finally:
         stop(worker)
     assert assessments.recorder.max_notification_id() == stored_before
-    assert len(dead_letters(kafka_bootstrap, key)) == len(poison)  # the redelivery dead-lettered nothing again
+    assert len(dead_letters(kafka_bootstrap, "jingkang.assessment.dlq", key)) == len(poison)  # the redelivery dead-lettered nothing again
 
 
 def test_a_consumer_never_silently_drops_its_tracking_record(pg_store_url):

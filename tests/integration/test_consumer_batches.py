@@ -25,7 +25,7 @@ from shared.contract.assessment import ServiceSessionDelivered
 from shared.envelope import encode, to_cloudevent
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import wait_until
+from tests.support import dead_letters, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "jingkang.assessment.v1"
@@ -68,15 +68,6 @@ def group_at(bootstrap: str, group: str, until: dict[int, int]) -> bool:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     try:
         return all((consumer.committed(TopicPartition(TOPIC, p)) or 0) >= end for p, end in until.items() if end)
-    finally:
-        consumer.close()
-
-
-def dead_letters(bootstrap: str, key: bytes) -> list:
-    consumer = KafkaConsumer(DLQ, bootstrap_servers=bootstrap, group_id="t-" + uuid.uuid4().hex,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
-    try:
-        return [m for m in consumer if m.key == key]
     finally:
         consumer.close()
 
@@ -126,7 +117,7 @@ def test_a_batching_worker_keeps_order_positions_dead_letters_and_exactly_once(p
         assert list(contract.accruals) == [str(s) for s, _ in sessions]
         assert contract.accrued == Decimal("45.50") * len(sessions)
     # The poison is in the dead-letter topic with its reason and its source position.
-    poison = dead_letters(kafka_bootstrap, key)
+    poison = dead_letters(kafka_bootstrap, DLQ, key)
     assert {dict(m.headers)["dlq_offset"] for m in poison} == {dict(poison[0].headers)["dlq_offset"]}
     assert dict(poison[0].headers)["dlq_reason"].startswith(b"InvalidMessage: not JSON")
     assert dict(poison[0].headers)["dlq_partition"] == b"2"
@@ -141,4 +132,4 @@ def test_a_batching_worker_keeps_order_positions_dead_letters_and_exactly_once(p
     finally:
         stop(worker)
     assert funding.recorder.max_notification_id() == stored
-    assert len(dead_letters(kafka_bootstrap, key)) == len(poison)
+    assert len(dead_letters(kafka_bootstrap, DLQ, key)) == len(poison)
