@@ -78,7 +78,7 @@ def _pid_from(path: Path) -> int | None:
         return None
 
 
-def POSTMASTER() -> int | None:  # noqa: N802
+def postgres_server_pid() -> int | None:
     """The PostgreSQL server on the bench's port: bench/run.py's cluster (a data dir per port),
     or one started before on that port (postmaster.pid's fourth line is its port)."""
     port = os.environ.get("JINGKANG_BENCH_PG_PORT", "5733")
@@ -92,8 +92,9 @@ def POSTMASTER() -> int | None:  # noqa: N802
     return None
 
 
-# The broker the bench started (bench/run.py).
-KAFKA_PID = lambda: _pid_from(ROOT / f".cache/kafka-bench-{os.environ.get('JINGKANG_BENCH_KAFKA_PORT', '19392')}/kafka.pid")  # noqa: E731
+def broker_pid() -> int | None:
+    """The broker bench/run.py started (its pid file in the bench broker's data dir)."""
+    return _pid_from(ROOT / f".cache/kafka-bench-{os.environ.get('JINGKANG_BENCH_KAFKA_PORT', '19392')}/kafka.pid")
 
 
 def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int, cores: int) -> dict:
@@ -229,8 +230,9 @@ class System:
         bench process (the load generator and its polling)."""
         out = {name: cpu_seconds(pid) for name, pid in self.processes().items()}
         if self.pg_server:
-            out["postgresql"] = sum(cpu_seconds(pid) for pid in [POSTMASTER(), *children(POSTMASTER())] if pid)
-        kafka = KAFKA_PID()
+            server = postgres_server_pid()
+            out["postgresql"] = sum(cpu_seconds(pid) for pid in [server, *children(server)] if pid)
+        kafka = broker_pid()
         if kafka:
             out["kafka"] = cpu_seconds(kafka)
         out["bench-client"] = time.process_time()

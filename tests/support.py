@@ -153,3 +153,17 @@ def dead_letters(bootstrap: str, topic: str, key: bytes) -> list:
         return [m for m in consumer if m.key == key]
     finally:
         consumer.close()
+
+
+def stop_process(proc: Any) -> None:
+    """SIGTERM a service process started by a test, as an operator would; killed after 30 s."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:  # already gone
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -4,7 +4,6 @@ the next message is still processed, and a redelivered message changes nothing."
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import dead_letters, wait_until
+from tests.support import dead_letters, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "jingkang.intake.v1"
@@ -39,14 +38,6 @@ def start_worker(env: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "services.assessment", "worker"], cwd=ROOT,
                             env=dict(os.environ, **env, PYTHONPATH=str(ROOT)),
                             stdout=open(f"/tmp/worker-{env['JINGKANG_ASSESSMENT_GROUP']}.log", "w"), stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def caught_up(app, bootstrap: str) -> bool:
@@ -89,7 +80,7 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
         wait_until(lambda: client_id in assessments.repository, timeout=90, what="assessment to learn the client")
         wait_until(lambda: caught_up(assessments, kafka_bootstrap), timeout=180, what="worker to catch up")
     finally:
-        stop(worker)
+        stop_process(worker)
     poison = dead_letters(kafka_bootstrap, "jingkang.assessment.dlq", key)
     # Dead letters are at least once (sent before the position is recorded, so a crash in
     # between repeats the send, never loses it): every copy names the same source message.
@@ -106,7 +97,7 @@ def test_worker_reacts_dead_letters_poison_and_ignores_redelivery(pg_store_url, 
     try:
         wait_until(lambda: group_at_end(kafka_bootstrap, second_group), timeout=90, what="second worker to re-read the topic")
     finally:
-        stop(worker)
+        stop_process(worker)
     assert assessments.recorder.max_notification_id() == stored_before
     assert len(dead_letters(kafka_bootstrap, "jingkang.assessment.dlq", key)) == len(poison)  # the redelivery dead-lettered nothing again
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -25,7 +24,7 @@ from shared.contract.assessment import ServiceSessionDelivered
 from shared.envelope import encode, to_cloudevent
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import dead_letters, wait_until
+from tests.support import dead_letters, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "jingkang.assessment.v1"
@@ -47,14 +46,6 @@ def start_worker(env: dict) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 def ends(bootstrap: str) -> dict[int, int]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
@@ -70,6 +61,15 @@ def group_at(bootstrap: str, group: str, until: dict[int, int]) -> bool:
         return all((consumer.committed(TopicPartition(TOPIC, p)) or 0) >= end for p, end in until.items() if end)
     finally:
         consumer.close()
+
+
+def run_worker_to(env: dict, bootstrap: str, goal: dict[int, int], what: str) -> None:
+    """Run the worker until its group has committed `goal` (partition -> end offset), then stop it."""
+    worker = start_worker(env)
+    try:
+        wait_until(lambda: group_at(bootstrap, env["JINGKANG_FUNDING_GROUP"], goal), timeout=180, what=what)
+    finally:
+        stop_process(worker)
 
 
 def test_a_batching_worker_keeps_order_positions_dead_letters_and_exactly_once(pg_store_url, kafka_bootstrap):
@@ -102,12 +102,7 @@ def test_a_batching_worker_keeps_order_positions_dead_letters_and_exactly_once(p
     producer.close()
     goal = ends(kafka_bootstrap)
 
-    worker = start_worker(env)
-    try:
-        wait_until(lambda: group_at(kafka_bootstrap, env["JINGKANG_FUNDING_GROUP"], goal), timeout=180,
-                   what="the worker to commit the end of every partition")
-    finally:
-        stop(worker)
+    run_worker_to(env, kafka_bootstrap, goal, what="the worker to commit the end of every partition")
 
     # Every position recorded up to the end (a lost position would repeat work after a restart).
     assert all(funding.has_processed(tracking_for(TOPIC, p, end - 1)) for p, end in goal.items() if end)
@@ -125,11 +120,6 @@ def test_a_batching_worker_keeps_order_positions_dead_letters_and_exactly_once(p
     # Redelivery of everything to a new group: nothing stored, nothing dead-lettered again.
     stored = funding.recorder.max_notification_id()
     again = dict(env, JINGKANG_FUNDING_GROUP="test-funding-" + uuid.uuid4().hex[:8])
-    worker = start_worker(again)
-    try:
-        wait_until(lambda: group_at(kafka_bootstrap, again["JINGKANG_FUNDING_GROUP"], goal), timeout=180,
-                   what="the second group to read it all again")
-    finally:
-        stop(worker)
+    run_worker_to(again, kafka_bootstrap, goal, what="the second group to read it all again")
     assert funding.recorder.max_notification_id() == stored
     assert len(dead_letters(kafka_bootstrap, DLQ, key)) == len(poison)

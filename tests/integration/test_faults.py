@@ -23,7 +23,7 @@ from shared.envelope import encode, to_cloudevent
 from shared.settings import load_settings
 from shared.topics import ensure_topics, public_topics
 from tests.conftest import ROOT
-from tests.support import wait_until
+from tests.support import stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "jingkang.assessment.v1"
@@ -43,15 +43,6 @@ def worker(env: dict, name: str) -> subprocess.Popen:
     log = open(ROOT / ".cache" / f"worker-{name}.log", "w")
     return subprocess.Popen([sys.executable, "-m", "services.referral", "worker"], cwd=ROOT,
                             env=dict(os.environ, **env, PYTHONPATH=str(ROOT)), stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def referred(referrals, clients) -> list[int]:
@@ -80,7 +71,7 @@ def test_a_worker_killed_before_committing_has_each_effect_exactly_once(referral
     try:
         wait_until(lambda: all(referred(referrals, clients)), timeout=120, what="every relapse to be referred")
     finally:
-        stop(second)
+        stop_process(second)
     assert referred(referrals, clients) == [1] * len(clients)
 
 
@@ -96,9 +87,9 @@ def test_two_instances_share_the_partitions_through_a_rebalance(referral_env, ka
         publish_relapses(kafka_bootstrap, late)
         wait_until(lambda: all(referred(referrals, early + late)), timeout=120, what="both batches referred")
     finally:
-        stop(a)
+        stop_process(a)
         if b:
-            stop(b)
+            stop_process(b)
     assert referred(referrals, early + late) == [1] * 300
 
 
