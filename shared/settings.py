@@ -256,6 +256,8 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
             # statements (bench/: append +45%). Only there: in eventsourcing 9.5.6 that path
             # drops tracking records, which workers need (ServiceApplication refuses the mix).
             POSTGRES_ENABLE_DB_FUNCTIONS="y" if settings.process == "api" else "n",
+            # That function, with the table lock the library's leaves out (ids committed in order).
+            PROCESS_RECORDER_TOPIC="shared.pgstore:OrderedProcessRecorder",
         )
         if settings.process in ("relay", "worker"):
             # The API creates the tables (and functions) and starts first (deploy/run.py, the

@@ -415,10 +415,14 @@ class ServiceApplication(Application):
                 yield nid, topic, {f: transcode(raw[f]) for f in fields if f in raw}
 
     def _store_kind(self) -> str:
+        from eventsourcing.postgres import PostgresRecorder
+        from eventsourcing.sqlite import SQLiteRecorder
+
         recorder = self.recorder
-        if getattr(recorder, "events_table_name", None):
-            return {"eventsourcing.postgres": "postgres", "eventsourcing.sqlite": "sqlite"}.get(type(recorder).__module__, "")
-        return ""
+        if not getattr(recorder, "events_table_name", None):
+            return ""
+        # by class, not by module: PostgreSQL stores use a subclass of ours (shared.pgstore)
+        return "postgres" if isinstance(recorder, PostgresRecorder) else "sqlite" if isinstance(recorder, SQLiteRecorder) else ""
 
     def _state_pages(self, after: int, page: int, topics: Sequence[str]) -> Iterator[list[tuple[int, str, bytes, Any]]]:
         """Pages of (notification id, topic, state, (originator id, version) or None) after a
