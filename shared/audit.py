@@ -200,19 +200,27 @@ def client_events(app: ServiceApplication, client_id: UUID, as_of: datetime | No
     event of the client's own aggregates (the client's, those whose first event names the
     client, and those their events name: an application, a referral), and of a shared
     aggregate (a district's agenda or placements, a station) only the events that name the
-    client. Attribution only: no state, so no personal identifier."""
+    client. Attribution only: no state, so no personal identifier.
+
+    Only the events found to concern the client are decoded: those whose state holds the
+    client's id (ServiceApplication.notifications_containing), then the events of the
+    aggregates so found, read by their ids (a case timeline decoded the whole log of every
+    service before)."""
     from shared.contract import event_type
 
-    stored = [(n, app.mapper.to_domain_event(n)) for n in all_notifications(app)]
-    originators = {n.originator_id for n, _ in stored}
-    own = {client_id} | {n.originator_id for n, e in stored if n.originator_version == 1 and client_id in _uuids(e)}
-    linked = {u for n, e in stored if n.originator_id in own for u in _uuids(e) & originators}
-    own |= linked
+    def decoded(notifications) -> dict[int, tuple[Any, Any]]:
+        return {n.id: (n, app.mapper.to_domain_event(n)) for n in notifications}
+
+    naming = {nid: (n, e) for nid, (n, e) in decoded(app.notifications_containing(client_id.hex.encode())).items()
+              if client_id in _uuids(e)}
+    own = {client_id} | {n.originator_id for n, _ in naming.values() if n.originator_version == 1}
+    events = decoded(app.notifications_of(own))
+    named = {u for _, e in events.values() for u in _uuids(e)} - own
+    events.update(decoded(app.notifications_of(named)))  # the linked aggregates: those named that exist
+    events.update(naming)
     rows = []
-    for n, e in stored:
+    for _, (n, e) in sorted(events.items()):
         if as_of and e.timestamp > as_of:
-            continue
-        if n.originator_id not in own and client_id not in _uuids(e):
             continue
         public = [event_type(type(p)) for p in (to_public(e) if to_public else ())]
         rows.append({"position": n.id, "time": e.timestamp.isoformat(), "type": type(e).__qualname__,

@@ -470,6 +470,63 @@ class ServiceApplication(Application):
             yield rows
             after = rows[-1][0]
 
+    def notifications_containing(self, needle: bytes, page: int = 10_000) -> list[Notification]:
+        """The stored events whose state holds these bytes (once decrypted and decompressed), in
+        log order, not decoded: the cheap first pass of a search for the events that name an id
+        (every id an event holds is in its JSON as the id's hex). A superset: the caller decodes
+        these few and checks. Every event's state is still read, but only a match is decoded."""
+        mapper, found = self.mapper, []
+        for rows in self._state_pages(0, page, ()):
+            hits = []
+            for row in rows:
+                state = row[2]
+                if mapper.cipher:
+                    state = mapper.cipher.decrypt(state)
+                if mapper.compressor:
+                    state = mapper.compressor.decompress(state)
+                if needle in state:
+                    hits.append(row)
+            origins = self._origins([row[0] for row in hits if row[3] is None])
+            for nid, topic, state, origin in hits:
+                oid, version = origin or origins[nid]
+                found.append(Notification(id=nid, originator_id=_as_id(oid), originator_version=version,
+                                          topic=topic, state=state))
+        return found
+
+    def notifications_of(self, aggregate_ids: Sequence[Any]) -> list[Notification]:
+        """Every stored event of these aggregates with its log position, in log order (by the
+        store's primary key, not by reading the whole log)."""
+        ids = list(aggregate_ids)
+        if not ids:
+            return []
+        kind = self._store_kind()
+        if not kind:
+            wanted = set(ids)
+            return [n for n in self.notifications() if n.originator_id in wanted]
+        recorder = self.recorder
+        datastore = recorder.datastore  # type: ignore[attr-defined]
+        table = recorder.events_table_name  # type: ignore[attr-defined]
+        columns = "originator_id, originator_version, topic, state"
+        if kind == "postgres":
+            from psycopg import sql
+            from psycopg.rows import tuple_row
+            statement = sql.SQL("SELECT notification_id, " + columns + " FROM {}.{} WHERE originator_id = ANY(%s) "
+                                "ORDER BY notification_id").format(sql.Identifier(datastore.schema), sql.Identifier(table))
+            with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+                curs.execute(statement, [ids])
+                rows = curs.fetchall()
+        else:
+            rows = []
+            with datastore.transaction(commit=False) as curs:
+                for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+                    chunk = [i.hex if isinstance(i, UUID) else i for i in ids[start:start + 500]]
+                    curs.execute(f"SELECT rowid, {columns} FROM {table} "
+                                 f"WHERE originator_id IN ({','.join('?' * len(chunk))})", chunk)
+                    rows += [tuple(row) for row in curs.fetchall()]
+            rows.sort(key=lambda row: row[0])
+        return [Notification(id=nid, originator_id=_as_id(oid), originator_version=version, topic=topic, state=bytes(state))
+                for nid, oid, version, topic, state in rows]
+
     def _origins(self, ids: list[int]) -> dict[int, tuple[Any, int]]:
         """Originator id and version of those notifications (for the events replay() hands to the mapper)."""
         if not ids:
