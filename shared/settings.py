@@ -285,5 +285,6 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
         env.update(AGGREGATE_CACHE_MAXSIZE=str(settings.aggregate_cache_size), AGGREGATE_CACHE_FASTFORWARD="y")
     env["MAX_EVENT_BYTES"] = str(settings.max_event_bytes)  # read by ServiceApplication's mapper
     if settings.cipher_key:
-        env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=settings.cipher_key)
+        # the library's AES-GCM format, through `cryptography` (shared/cipher.py: 50× faster)
+        env.update(CIPHER_TOPIC="shared.cipher:AESGCMCipher", CIPHER_KEY=settings.cipher_key)
     return env

@@ -133,6 +133,7 @@ def open_store(system: dict, service: str):
     if service == "intake":
         key = os.environ.get("JINGKANG_INTAKE_CIPHER_KEY") or (key_file.read_text().strip() if key_file.exists() else None)
         if key:
+            # the library's own cipher reads what the service wrote with shared.cipher: one format
             env.update(CIPHER_TOPIC="eventsourcing.cipher:AESCipher", CIPHER_KEY=key)
     # eventsourcing names PostgreSQL tables after the application (as shared.audit.open_store does).
     store = type(f"{service.capitalize()}Store", (ServiceApplication,), {"name": service})
