@@ -39,7 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import application_body, percentile  # noqa: E402
+from bench.e2e import application_body, percentile, start_groups_at_end  # noqa: E402
 from shared.auth import Authority  # noqa: E402
 
 JWT_KEY = "bench-console-jwt-key-known-to-the-bench-01"
@@ -171,8 +171,11 @@ def main() -> None:
     if started_kafka:
         subprocess.run([str(ROOT / "deploy/kafka/kafka.sh"), "start"], env=kafka_env, check=True)
     data = Path(tempfile.mkdtemp(prefix="jingkang-bench-console-"))
-    env = dict(os.environ, JINGKANG_KAFKA=f"127.0.0.1:{kafka_port}", JINGKANG_JWT_KEY=JWT_KEY, PYTHONPATH=str(ROOT),
-               **{f"JINGKANG_{s.upper()}_GROUP": f"bench-console-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES})
+    groups = {f"JINGKANG_{s.upper()}_GROUP": f"bench-console-{s}-{uuid.uuid4().hex[:8]}" for s in SERVICES + ("supervision",)}
+    # The bench broker keeps earlier runs' events (make bench's ladders): a fresh group would
+    # first work through all of them (and dead-letter them, their clients unknown here).
+    start_groups_at_end(f"127.0.0.1:{kafka_port}", list(groups.values()))
+    env = dict(os.environ, JINGKANG_KAFKA=f"127.0.0.1:{kafka_port}", JINGKANG_JWT_KEY=JWT_KEY, PYTHONPATH=str(ROOT), **groups)
     system = subprocess.Popen([sys.executable, str(ROOT / "deploy/run.py"), "--base-port", str(console_port + 1),
                                "--console-port", str(console_port), "--data-dir", str(data)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

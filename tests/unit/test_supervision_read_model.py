@@ -110,3 +110,31 @@ def test_a_fact_stored_after_a_query_is_in_the_next_answer():
                                                    first_offset=len(p.events)), supervision.model.positions()))
     after = {f["name"]: f for f in supervision.indicators(D, START, END)["indicators"]}
     assert after["plan_within_30_days"]["denominator"] == before["plan_within_30_days"]["denominator"] + 1
+
+
+def test_a_dashboards_trends_make_each_months_figures_once_and_a_new_fact_is_seen(monkeypatch):
+    import services.supervision.application as application
+    from services.supervision.indicators import NAMES
+
+    population = twenty_clients()
+    events = [ce for ce in population.events if "specversion" in ce]
+    # Held back: a payment that arrives after the dashboard was first shown (it moves a figure)
+    late = [ce for ce in events if ce["type"] == "jingkang.funding.PurchaseContractPaid.v1"][0]
+    supervision = supervision_of([ce for ce in population.events if ce is not late])
+    made = []
+    real = application.figures
+    monkeypatch.setattr(application, "figures", lambda *a, **k: made.append((k["start"], k["end"])) or real(*a, **k))
+
+    # When the dashboard asks for the figures, then one trend per indicator, twice
+    shown = [supervision.indicators(D, START, END)] + [supervision.trends(D, n, START, END) for n in NAMES]
+    again = [supervision.indicators(D, START, END)] + [supervision.trends(D, n, START, END) for n in NAMES]
+    # Then each period's figures were made once: the whole period and each of its six months
+    assert len(made) == len(set(made)) == 7
+    assert again == shown
+
+    # And once a new fact is stored, the figures are made again from it, equal to a fresh model's
+    supervision.store(supervision.prepare([Message("jingkang.any.v1", 0, 10_000, encode(late))], supervision.model.positions()))
+    fresh = supervision_of(population.events)
+    now = [supervision.indicators(D, START, END)] + [supervision.trends(D, n, START, END) for n in NAMES]
+    assert now != shown
+    assert now == [fresh.indicators(D, START, END)] + [fresh.trends(D, n, START, END) for n in NAMES]
