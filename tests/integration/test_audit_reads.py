@@ -134,33 +134,22 @@ def cases(request, tmp_path):
     app.close()
 
 
-def test_a_clients_events_are_those_the_whole_log_rule_finds_and_no_other_is_decoded(cases):
+def test_a_clients_events_are_those_the_whole_log_rule_finds_and_no_other_is_decoded(cases, monkeypatch):
     rng = random.Random(7)
     clients, middle = district(cases, 12, rng)
+    asked = [(client_id, as_of) for client_id in clients[:4] + [uuid4()]  # and one the store never heard of
+             for as_of in (None, middle)]
+    expected = {key: whole_log_rule(cases, *key) for key in asked}  # decoded the whole log, before counting
     decoded = []
     to_domain_event = cases.mapper.to_domain_event
-    cases.mapper.to_domain_event = lambda n: decoded.append(n.id) or to_domain_event(n)
-    try:
-        for client_id in clients[:4] + [uuid4()]:  # and one the store has never heard of
-            for as_of in (None, middle):
-                decoded.clear()
-                found = [row["position"] for row in client_events(cases, client_id, as_of)]
-                assert found == whole_log_rule_with(to_domain_event, cases, client_id, as_of)
-                # Only what concerns the client was decoded, not the district's whole log
-                assert set(decoded) <= set(whole_log_rule_with(to_domain_event, cases, client_id, None))
-    finally:
-        cases.mapper.to_domain_event = to_domain_event
+    monkeypatch.setattr(cases.mapper, "to_domain_event", lambda n: decoded.append(n.id) or to_domain_event(n))
+    for client_id, as_of in asked:
+        decoded.clear()
+        found = [row["position"] for row in client_events(cases, client_id, as_of)]
+        assert found == expected[(client_id, as_of)]
+        # Only what concerns the client was decoded, not the district's whole log
+        assert set(decoded) <= set(expected[(client_id, None)])
     # The client's own record, the referral naming it, its application and the placement's
     # event naming it are all there
     names = {row["type"] for row in client_events(cases, clients[0], None)}
     assert {"Record.Opened", "Record.Noted", "Referral.Requested", "Application.Submitted", "Placement.Placed"} <= names
-
-
-def whole_log_rule_with(to_domain_event, app, client_id, as_of) -> list[int]:
-    """whole_log_rule, decoding with the mapper's own function (not the counting one)."""
-    counting = app.mapper.to_domain_event
-    app.mapper.to_domain_event = to_domain_event
-    try:
-        return whole_log_rule(app, client_id, as_of)
-    finally:
-        app.mapper.to_domain_event = counting
